@@ -1,0 +1,24 @@
+# Entry points: `make demo` and `make test` (both install missing packages first).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build demo test unit bench clean
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -R '^(unit|bpf)$$'
+
+clean:
+	rm -rf $(BUILD)
