@@ -1,0 +1,24 @@
+/* Drop reasons: Cilium's numbers and names where a counterpart exists
+ * (Hubble's drop_reason_desc); pilus's own reasons are 240 and up. */
+#pragma once
+
+enum drop_reason {
+	REASON_FORWARDED = 0,
+	DROP_INVALID_SOURCE_IP = 132,
+	DROP_POLICY_DENIED = 133,
+	DROP_CT_TRUNCATED_OR_INVALID_HEADER = 135,
+	DROP_CT_MISSING_TCP_ACK_FLAG = 136,
+	DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET = 138,
+	DROP_UNSUPPORTED_L3_PROTOCOL = 139,
+	DROP_UNKNOWN_L4_PROTOCOL = 142,
+	DROP_STALE_OR_UNROUTABLE_IP = 151,
+	DROP_CT_MAP_INSERTION_FAILED = 155,
+	DROP_IP_FRAGMENTATION_NOT_SUPPORTED = 157,
+	DROP_SERVICE_BACKEND_NOT_FOUND = 158,
+	DROP_FIB_LOOKUP_FAILED = 169,
+	DROP_POLICY_DENY = 181,
+	DROP_TTL_EXCEEDED = 196,
+	DROP_EP_NOT_READY = 203,
+	/* pilus: the node is a sandbox; nothing is routed off the machine. */
+	DROP_NO_ROUTE_OUTSIDE = 240,
+};

@@ -1,0 +1,107 @@
+/* Connection tracking in an LRU hash, with per-state lifetimes.
+ *
+ * API:
+ *   ct_process(ctx, scope) -> CT_NEW | CT_ESTABLISHED | CT_REPLY,
+ *                             or -DROP_CT_MAP_INSERTION_FAILED
+ *
+ * Lookup order: the packet's own tuple in `scope` (the connection was opened
+ * in this direction), then the reversed tuple in the other scope (this is a
+ * reply). An expired entry counts as absent; the agent's GC deletes it later.
+ *
+ *   state                         | lifetime
+ *   ------------------------------|-------------------
+ *   TCP, no reply seen yet        | CT_LIFETIME_SYN
+ *   TCP, reply seen               | CT_LIFETIME_TCP
+ *   TCP, FIN or RST seen          | CT_LIFETIME_CLOSE
+ *   UDP, ICMP                     | CT_LIFETIME_NONTCP */
+#pragma once
+
+#include "abi/conntrack.h"
+#include "lib/common.h"
+
+enum ct_status {
+	CT_NEW = 0,
+	CT_ESTABLISHED = 1,
+	CT_REPLY = 2,
+};
+
+/* Tunable before load (rodata), so tests and users can size it. */
+const volatile __u32 ct_lifetime_tcp = CT_LIFETIME_TCP;
+const volatile __u32 ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CT_MAX_DEFAULT);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+} conntrack SEC(".maps");
+
+static __always_inline __u32 ct_lifetime(const struct ct_entry *e, __u8 proto)
+{
+	if (proto != IPPROTO_TCP)
+		return ct_lifetime_nontcp;
+	if (e->flags & CT_F_CLOSING)
+		return CT_LIFETIME_CLOSE;
+	if (e->flags & CT_F_SEEN_REPLY)
+		return ct_lifetime_tcp;
+	return CT_LIFETIME_SYN;
+}
+
+static __always_inline void ct_touch(struct ct_entry *e, const struct packet *pkt, int reply, __u32 now)
+{
+	if (reply) {
+		__sync_fetch_and_add(&e->packets_rev, 1);
+		__sync_fetch_and_add(&e->bytes_rev, pkt->length);
+		e->tcp_flags_rev |= pkt->tcp_flags;
+		if (!(e->flags & CT_F_SEEN_REPLY))
+			e->flags |= CT_F_SEEN_REPLY;
+	} else {
+		__sync_fetch_and_add(&e->packets_fwd, 1);
+		__sync_fetch_and_add(&e->bytes_fwd, pkt->length);
+		e->tcp_flags_fwd |= pkt->tcp_flags;
+	}
+	if (pkt->tcp_flags & (TCP_BIT_FIN | TCP_BIT_RST))
+		e->flags |= CT_F_CLOSING;
+	__u32 expires = now + ct_lifetime(e, pkt->proto);
+	if (e->expires != expires)
+		e->expires = expires;
+}
+
+static __always_inline int ct_process(struct pkt_ctx *ctx, __u8 scope)
+{
+	const struct packet *pkt = &ctx->pkt;
+	__u32 now = mono_seconds();
+	struct ct_key key = {
+		.saddr = pkt->saddr, .daddr = pkt->daddr,
+		.sport = pkt->sport, .dport = pkt->dport,
+		.proto = pkt->proto, .scope = scope,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+
+	if (e && e->expires > now) {
+		ct_touch(e, pkt, 0, now);
+		return CT_ESTABLISHED;
+	}
+
+	struct ct_key rev = {
+		.saddr = pkt->daddr, .daddr = pkt->saddr,
+		.sport = pkt->dport, .dport = pkt->sport,
+		.proto = pkt->proto, .scope = scope == CT_EGRESS ? CT_INGRESS : CT_EGRESS,
+	};
+	e = bpf_map_lookup_elem(&conntrack, &rev);
+	if (e && e->expires > now) {
+		ct_touch(e, pkt, 1, now);
+		ctx->is_reply = 1;
+		return CT_REPLY;
+	}
+
+	struct ct_entry entry = {
+		.created = now,
+		.src_identity = ctx->src_identity,
+		.dst_identity = ctx->dst_identity,
+	};
+	ct_touch(&entry, pkt, 0, now);
+	if (bpf_map_update_elem(&conntrack, &key, &entry, BPF_ANY) < 0)
+		return -DROP_CT_MAP_INSERTION_FAILED;
+	return CT_NEW;
+}

@@ -1,0 +1,28 @@
+/* ipcache: longest-prefix match of an IPv4 address to its security identity.
+ *
+ * API:
+ *   ipcache_lookup(ip4) -> struct ipcache_value * or NULL (world) */
+#pragma once
+
+#include "abi/ipcache.h"
+#include "lib/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, IPCACHE_MAX);
+	__type(key, struct ipcache_key);
+	__type(value, struct ipcache_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ipcache SEC(".maps");
+
+static __always_inline struct ipcache_value *ipcache_lookup(__u32 ip4)
+{
+	struct ipcache_key key = { .prefixlen = 32, .ip4 = ip4 };
+	return bpf_map_lookup_elem(&ipcache, &key);
+}
+
+static __always_inline __u32 ipcache_identity(__u32 ip4)
+{
+	struct ipcache_value *v = ipcache_lookup(ip4);
+	return v ? v->identity : IDENTITY_WORLD;
+}

@@ -1,0 +1,90 @@
+// pilus: the agent daemon and its command-line client in one binary.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "agent/cleanup.h"
+#include "agent/run_agent.h"
+#include "cli/client_commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"pilus: eBPF networking, security and observability for Linux pods"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the command name
+
+  pilus::cli::ClientOptions client;
+  const char* env_socket = std::getenv("PILUS_SOCKET");
+  client.socket = env_socket ? env_socket : "/run/pilus/pilus.sock";
+  app.add_option("--socket", client.socket, "agent API socket (also PILUS_SOCKET)");
+
+  pilus::agent::AgentConfig config;
+  std::string log_level = "info";
+  auto* agent = app.add_subcommand("agent", "run the agent (root) in the foreground");
+  agent->add_option("--state-dir", config.state_dir, "desired state directory");
+  agent->add_option("--pod-cidr", config.pod_cidr, "this node's pod CIDR");
+  agent->add_option("--bpf-root", config.bpf_root, "where maps and programs are pinned");
+  agent->add_option("--host-device", config.host_device, "name of the node-side dummy link");
+  agent->add_option("--cgroup", config.cgroup, "cgroup (under the cgroup2 mount) for pod processes");
+  agent->add_option("--metrics-addr", config.metrics_addr, "Prometheus metrics address");
+  agent->add_option("--ct-max", config.ct_max, "conntrack map size");
+  agent->add_option("--ct-gc-interval", config.ct_gc_interval_s, "seconds between conntrack GC runs");
+  agent->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+
+  std::vector<std::string> files;
+  auto* apply = app.add_subcommand("apply", "create or update objects from manifests");
+  apply->add_option("-f,--filename", files, "file, directory or - for stdin")->required();
+  apply->add_option("-o,--output", client.output, "table or json");
+  auto* del = app.add_subcommand("delete", "delete the objects named in manifests");
+  del->add_option("-f,--filename", files, "file, directory or - for stdin")->required();
+  del->add_option("-o,--output", client.output, "table or json");
+
+  std::string kind, name;
+  auto* get = app.add_subcommand("get", "list pods, endpoints, identities or namespaces");
+  get->add_option("kind", kind, "pods | endpoints | identities | namespaces")->required();
+  get->add_option("name", name, "only this one");
+  get->add_option("-o,--output", client.output, "table or json");
+
+  bool verbose = false;
+  auto* status = app.add_subcommand("status", "agent health, kernel features, counts, map pressure");
+  status->add_flag("--verbose", verbose, "list every kernel feature probed");
+  status->add_option("-o,--output", client.output, "table or json");
+
+  std::string map, verb = "list";
+  auto* bpf = app.add_subcommand("bpf", "raw datapath state: ct | ipcache | endpoints");
+  bpf->add_option("map", map, "ct | ipcache | endpoints")->required();
+  bpf->add_option("verb", verb, "list");
+  bpf->add_option("-o,--output", client.output, "table or json");
+
+  auto* cleanup = app.add_subcommand("cleanup", "remove everything pilus created on this node");
+  cleanup->add_option("--state-dir", config.state_dir, "state directory of the agent to clean up after");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  try {
+    if (*agent) {
+      config.socket = client.socket;
+      return pilus::agent::run_agent(config);
+    }
+    if (*apply) return pilus::cli::apply_command(client, files, false);
+    if (*del) return pilus::cli::apply_command(client, files, true);
+    if (*get) return pilus::cli::get_command(client, kind, name);
+    if (*status) return pilus::cli::status_command(client, verbose);
+    if (*bpf) {
+      if (verb != "list") pilus::fail("unknown verb \"{}\" for `pilus bpf {}` (known: list)", verb, map);
+      return pilus::cli::bpf_command(client, map);
+    }
+    if (*cleanup) {
+      config.socket = client.socket;
+      for (const auto& line : pilus::agent::cleanup(config)) std::cout << line << "\n";
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "Error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

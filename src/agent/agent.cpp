@@ -1,0 +1,189 @@
+#include "agent/agent.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#include <filesystem>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "datapath/host_network.h"
+#include "endpoint/ipv4.h"
+
+namespace pilus::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<datapath::Datapath> load_datapath(const AgentConfig& c) {
+  datapath::DatapathConfig dc;
+  dc.bpf_root = c.bpf_root;
+  dc.ct_max = c.ct_max;
+  return std::make_unique<datapath::Datapath>(dc);
+}
+
+std::vector<datapath::KernelFeature> checked_features() {
+  datapath::require_privileges();
+  auto features = datapath::probe_kernel_features();
+  datapath::require_kernel_features(features);
+  return features;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config)
+    : config_(std::move(config)),
+      features_(checked_features()),
+      store_(config_.state_dir),
+      ipam_(config_.pod_cidr) {
+  started_ = std::chrono::steady_clock::now();
+  // A restarted agent must run with the settings its endpoints were made with.
+  if (auto saved = store_.get("config", "agent")) {
+    AgentConfig old = config_from_json(*saved);
+    if (old.pod_cidr != config_.pod_cidr)
+      fail("the state in {} was created with --pod-cidr {}; run `pilus cleanup` before changing it",
+           config_.state_dir, old.pod_cidr);
+  }
+  store_.put("config", "agent", to_json(config_));
+  fs::create_directories(config_.state_dir + "/logs");
+
+  datapath_ = load_datapath(config_);
+  restored_datapath_ = datapath_->reused_pinned_maps();
+  identities_ = std::make_unique<identity::IdentityAllocator>(store_);
+  cgroup_ = std::make_unique<endpoint::PodCgroup>(config_.cgroup);
+  datapath::ensure_host_device(config_.host_device, endpoint::to_string(ipam_.router_ip()), ipam_.cidr());
+
+  restore();
+  maintenance_ = std::thread([this] { maintenance_loop(); });
+  spdlog::info("agent ready: {} endpoints, pod CIDR {}, datapath {}", pods_.size(), ipam_.cidr(),
+               restored_datapath_ ? "adopted from pins" : "freshly loaded");
+}
+
+Agent::~Agent() {
+  {
+    std::lock_guard<std::mutex> l(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
+  // Programs stay attached and maps stay pinned: traffic keeps flowing.
+}
+
+void Agent::restore() {
+  Lock lock(mutex_);
+  for (auto& [name, body] : store_.list("namespaces")) {
+    manifest::Document doc = manifest::document_from_json(body, "store");
+    namespaces_[name] = std::get<manifest::NamespaceObject>(manifest::parse_object(doc));
+    namespace_docs_.emplace(name, doc);
+  }
+  for (auto& [key, body] : store_.list("pods")) {
+    manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
+    manifest::Pod pod = std::get<manifest::Pod>(manifest::parse_object(doc));
+    endpoint::Endpoint ep = endpoint::endpoint_from_json(body.at("endpoint"));
+    try {
+      adopt_endpoint(ep, pod);
+      pods_.insert_or_assign(key, PodState{doc, pod, ep});
+      save_pod(doc, ep);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot restore pod {}: {}", key, e.what());
+      throw;
+    }
+  }
+  identities_->release_unused();
+  sync_host_addresses();
+  remove_stale_map_entries();
+}
+
+// Every IPv4 address of the node is "host" in the ipcache: pods may reach
+// them, and only them, outside the pod network.
+void Agent::sync_host_addresses() {
+  auto ipcache = datapath_->ipcache();
+  std::set<uint32_t> host_ips = {ipam_.router_ip()};
+  ifaddrs* addrs = nullptr;
+  if (getifaddrs(&addrs) == 0) {
+    for (ifaddrs* a = addrs; a; a = a->ifa_next) {
+      if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+      uint32_t ip = ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+      if ((ip >> 24) == 127 || ipam_.contains(ip)) continue;
+      host_ips.insert(ip);
+    }
+    freeifaddrs(addrs);
+  }
+  for (uint32_t ip : host_ips) {
+    ipcache_key k{32, htonl(ip)};
+    ipcache.update(k, ipcache_value{IDENTITY_HOST, IPCACHE_F_HOST});
+  }
+  for (const auto& k : ipcache.keys()) {
+    auto v = ipcache.lookup(k);
+    if (v && (v->flags & IPCACHE_F_HOST) && !host_ips.count(ntohl(k.ip4))) ipcache.erase(k);
+  }
+}
+
+// After a restart: entries for endpoints that no longer exist are removed one
+// by one; the live ones were rewritten in place, never flushed.
+void Agent::remove_stale_map_entries() {
+  std::set<uint32_t> live;
+  for (const auto& [key, st] : pods_) live.insert(htonl(st.ep.ip));
+  auto endpoints = datapath_->endpoints();
+  for (const auto& k : endpoints.keys())
+    if (!live.count(k.ip4)) endpoints.erase(k);
+  auto ipcache = datapath_->ipcache();
+  for (const auto& k : ipcache.keys()) {
+    auto v = ipcache.lookup(k);
+    if (v && (v->flags & IPCACHE_F_LOCAL_POD) && !live.count(k.ip4)) ipcache.erase(k);
+  }
+}
+
+size_t Agent::conntrack_gc() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint32_t now = static_cast<uint32_t>(ts.tv_sec);
+  auto ct = datapath_->conntrack();
+  size_t deleted = 0;
+  for (const auto& k : ct.keys()) {
+    auto v = ct.lookup(k);
+    if (v && v->expires <= now && ct.erase(k)) deleted++;
+  }
+  ct_gc_deleted_ += deleted;
+  ct_gc_runs_++;
+  return deleted;
+}
+
+void Agent::reap_pod_processes() {
+  Lock lock(mutex_);
+  for (auto& [key, st] : pods_) {
+    if (st.ep.process.pid == 0 || st.ep.exit_code) continue;
+    if (auto code = endpoint::reap_child(st.ep.process.pid)) {
+      st.ep.exit_code = code;
+      save_pod(st.doc, st.ep);
+      spdlog::info("pod {}: command exited with code {}", key, *code);
+    }
+  }
+}
+
+void Agent::maintenance_loop() {
+  auto next_gc = std::chrono::steady_clock::now() + std::chrono::seconds(config_.ct_gc_interval_s);
+  std::unique_lock<std::mutex> l(stop_mutex_);
+  while (!stopping_) {
+    stop_cv_.wait_for(l, std::chrono::milliseconds(500));
+    if (stopping_) break;
+    l.unlock();
+    try {
+      reap_pod_processes();
+      if (std::chrono::steady_clock::now() >= next_gc) {
+        size_t n = conntrack_gc();
+        if (n) spdlog::debug("conntrack gc: {} expired entries deleted", n);
+        next_gc = std::chrono::steady_clock::now() + std::chrono::seconds(config_.ct_gc_interval_s);
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("maintenance: {}", e.what());
+    }
+    l.lock();
+  }
+}
+
+}  // namespace pilus::agent

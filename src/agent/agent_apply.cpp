@@ -1,0 +1,195 @@
+// apply / delete: validate everything, plan against the current state, then
+// change it; a failure part way undoes what this call did (all or nothing).
+#include <functional>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.h"
+#include "common/error.h"
+
+namespace pilus::agent {
+
+namespace {
+
+nlohmann::json result(const std::string& kind, const std::string& ns, const std::string& name,
+                      const std::string& action) {
+  nlohmann::json r = {{"kind", kind}, {"name", name}, {"action", action}};
+  if (!ns.empty()) r["namespace"] = ns;
+  return r;
+}
+
+// Runs the undo steps, newest first, when a change fails part way.
+class UndoLog {
+ public:
+  void add(std::function<void()> step) { steps_.push_back(std::move(step)); }
+  void rollback() {
+    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
+      try {
+        (*it)();
+      } catch (const std::exception& e) {
+        spdlog::error("undo after a failed apply: {}", e.what());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::function<void()>> steps_;
+};
+
+}  // namespace
+
+nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
+  auto objects = manifest::parse_all(sources);
+  Lock lock(mutex_);
+
+  // Plan: every check that can fail runs before anything changes.
+  std::set<std::string> known_ns = {"default"};
+  for (const auto& [name, ns] : namespaces_) known_ns.insert(name);
+  for (const auto& [doc, obj] : objects)
+    if (auto* ns = std::get_if<manifest::NamespaceObject>(&obj)) known_ns.insert(ns->name);
+  size_t new_pods = 0;
+  for (const auto& [doc, obj] : objects) {
+    const auto* pod = std::get_if<manifest::Pod>(&obj);
+    if (!pod) continue;
+    if (auto it = pods_.find(pod->ns + "/" + pod->name); it != pods_.end()) {
+      if (it->second.doc.body.value("spec", nlohmann::json()) != doc.body.value("spec", nlohmann::json()))
+        fail("{}: spec: a pod's spec cannot change once created (as in Kubernetes); delete the pod and apply it again",
+             doc.describe());
+      continue;
+    }
+    if (!known_ns.count(pod->ns))
+      fail("{}: metadata.namespace: namespace \"{}\" not found; apply a Namespace manifest first (or in the same file)",
+           doc.describe(), pod->ns);
+    new_pods++;
+  }
+  if (new_pods > ipam_.available())
+    fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
+         ipam_.available());
+
+  nlohmann::json results = nlohmann::json::array();
+  UndoLog undo;
+  try {
+    for (const auto& [doc, obj] : objects) {
+      const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
+      if (!ns) continue;
+      auto it = namespaces_.find(ns->name);
+      if (it != namespaces_.end() && it->second.labels == ns->labels && it->second.annotations == ns->annotations) {
+        results.push_back(result("Namespace", "", ns->name, "unchanged"));
+        continue;
+      }
+      std::optional<manifest::NamespaceObject> old;
+      std::optional<manifest::Document> old_doc;
+      if (it != namespaces_.end()) old = it->second, old_doc = namespace_docs_.at(ns->name);
+      auto relabel_pods = [this, name = ns->name] {
+        for (auto& [key, st] : pods_)
+          if (st.ep.ns == name) {
+            relabel_endpoint(st.ep);
+            save_pod(st.doc, st.ep);
+          }
+      };
+      namespaces_.insert_or_assign(ns->name, *ns);
+      namespace_docs_.insert_or_assign(ns->name, doc);
+      store_.put("namespaces", ns->name, doc.body);
+      undo.add([this, name = ns->name, old, old_doc, relabel_pods] {
+        if (old) {
+          namespaces_.insert_or_assign(name, *old);
+          namespace_docs_.insert_or_assign(name, *old_doc);
+          store_.put("namespaces", name, old_doc->body);
+        } else {
+          namespaces_.erase(name);
+          namespace_docs_.erase(name);
+          store_.erase("namespaces", name);
+        }
+        relabel_pods();
+      });
+      relabel_pods();
+      results.push_back(result("Namespace", "", ns->name, old ? "configured" : "created"));
+    }
+
+    for (const auto& [doc, obj] : objects) {
+      const auto* pod = std::get_if<manifest::Pod>(&obj);
+      if (!pod) continue;
+      const std::string key = pod->ns + "/" + pod->name;
+      if (auto it = pods_.find(key); it != pods_.end()) {
+        PodState& st = it->second;
+        if (st.pod.labels == pod->labels && st.pod.annotations == pod->annotations) {
+          results.push_back(result("Pod", pod->ns, pod->name, "unchanged"));
+          continue;
+        }
+        PodState before = st;
+        st.pod = *pod;
+        st.doc = doc;
+        relabel_endpoint(st.ep);
+        save_pod(st.doc, st.ep);
+        undo.add([this, key, before] {
+          PodState& s = pods_.at(key);
+          s.pod = before.pod;
+          s.doc = before.doc;
+          relabel_endpoint(s.ep);
+          save_pod(s.doc, s.ep);
+        });
+        results.push_back(result("Pod", pod->ns, pod->name, "configured"));
+        continue;
+      }
+      endpoint::Endpoint ep = create_endpoint(*pod);
+      pods_.insert_or_assign(key, PodState{doc, *pod, ep});
+      save_pod(doc, ep);
+      undo.add([this, key] {
+        destroy_endpoint(pods_.at(key).ep);
+        pods_.erase(key);
+        store_.erase("pods", key);
+      });
+      results.push_back(result("Pod", pod->ns, pod->name, "created"));
+    }
+  } catch (...) {
+    undo.rollback();
+    throw;
+  }
+  return {{"results", results}};
+}
+
+nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
+  auto objects = manifest::parse_all(sources);
+  Lock lock(mutex_);
+  for (const auto& [doc, obj] : objects) {
+    if (const auto* ns = std::get_if<manifest::NamespaceObject>(&obj); ns && ns->name == "default")
+      fail("{}: the default namespace cannot be deleted", doc.describe());
+  }
+  nlohmann::json results = nlohmann::json::array();
+  auto delete_pod = [&](const std::string& key) {
+    PodState& st = pods_.at(key);
+    destroy_endpoint(st.ep);
+    store_.erase("pods", key);
+    results.push_back(result("Pod", st.ep.ns, st.ep.name, "deleted"));
+    pods_.erase(key);
+  };
+  // Pods first, then namespaces (which take their remaining pods with them).
+  for (const auto& [doc, obj] : objects) {
+    const auto* pod = std::get_if<manifest::Pod>(&obj);
+    if (!pod) continue;
+    const std::string key = pod->ns + "/" + pod->name;
+    if (pods_.count(key))
+      delete_pod(key);
+    else
+      results.push_back(result("Pod", pod->ns, pod->name, "not found"));
+  }
+  for (const auto& [doc, obj] : objects) {
+    const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
+    if (!ns) continue;
+    std::vector<std::string> keys;
+    for (const auto& [key, st] : pods_)
+      if (st.ep.ns == ns->name) keys.push_back(key);
+    for (const auto& key : keys) delete_pod(key);
+    if (namespaces_.erase(ns->name)) {
+      namespace_docs_.erase(ns->name);
+      store_.erase("namespaces", ns->name);
+      results.push_back(result("Namespace", "", ns->name, "deleted"));
+    } else {
+      results.push_back(result("Namespace", "", ns->name, "not found"));
+    }
+  }
+  return {{"results", results}};
+}
+
+}  // namespace pilus::agent

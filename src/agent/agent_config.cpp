@@ -1,0 +1,25 @@
+#include "agent/agent_config.h"
+
+namespace pilus::agent {
+
+nlohmann::json to_json(const AgentConfig& c) {
+  return {{"stateDir", c.state_dir},     {"socket", c.socket},   {"podCIDR", c.pod_cidr},
+          {"bpfRoot", c.bpf_root},       {"hostDevice", c.host_device}, {"cgroup", c.cgroup},
+          {"metricsAddr", c.metrics_addr}, {"ctMax", c.ct_max},   {"ctGcIntervalSeconds", c.ct_gc_interval_s}};
+}
+
+AgentConfig config_from_json(const nlohmann::json& j) {
+  AgentConfig c;
+  c.state_dir = j.value("stateDir", c.state_dir);
+  c.socket = j.value("socket", c.socket);
+  c.pod_cidr = j.value("podCIDR", c.pod_cidr);
+  c.bpf_root = j.value("bpfRoot", c.bpf_root);
+  c.host_device = j.value("hostDevice", c.host_device);
+  c.cgroup = j.value("cgroup", c.cgroup);
+  c.metrics_addr = j.value("metricsAddr", c.metrics_addr);
+  c.ct_max = j.value("ctMax", c.ct_max);
+  c.ct_gc_interval_s = j.value("ctGcIntervalSeconds", c.ct_gc_interval_s);
+  return c;
+}
+
+}  // namespace pilus::agent

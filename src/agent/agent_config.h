@@ -1,0 +1,27 @@
+// The agent's settings. Saved in the state dir so that `pilus cleanup` knows
+// what a (possibly dead) agent created.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace pilus::agent {
+
+struct AgentConfig {
+  std::string state_dir = "/var/lib/pilus";
+  std::string socket = "/run/pilus/pilus.sock";
+  std::string pod_cidr = "10.244.0.0/24";
+  std::string bpf_root = "/sys/fs/bpf/pilus";
+  std::string host_device = "pilus_host";  // dummy link holding the node's pod-side address
+  std::string cgroup = "pilus";             // under the cgroup2 mount
+  std::string metrics_addr = "127.0.0.1:9962";
+  uint32_t ct_max = 65536;
+  uint32_t ct_gc_interval_s = 10;
+};
+
+nlohmann::json to_json(const AgentConfig& c);
+AgentConfig config_from_json(const nlohmann::json& j);
+
+}  // namespace pilus::agent

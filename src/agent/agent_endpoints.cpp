@@ -1,0 +1,137 @@
+// Endpoint lifecycle: what creating, adopting (after a restart), relabelling
+// and deleting a pod does to the kernel.
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.h"
+#include "common/error.h"
+#include "datapath/host_network.h"
+#include "endpoint/ipv4.h"
+
+namespace pilus::agent {
+
+identity::LabelSet Agent::identity_labels(const manifest::Pod& pod) const {
+  std::map<std::string, std::string> ns_labels;
+  if (auto it = namespaces_.find(pod.ns); it != namespaces_.end()) ns_labels = it->second.labels;
+  return identity::pod_labels(pod.labels, pod.ns, ns_labels);
+}
+
+uint16_t Agent::allocate_endpoint_id() const {
+  std::set<uint16_t> used;
+  for (const auto& [key, st] : pods_) used.insert(st.ep.id);
+  for (uint16_t id = 1; id < ENDPOINTS_MAX; id++)
+    if (!used.count(id)) return id;
+  fail("no endpoint id left (at most {} endpoints per node)", ENDPOINTS_MAX - 1);
+}
+
+void Agent::save_pod(const manifest::Document& doc, const endpoint::Endpoint& ep) {
+  store_.put("pods", ep.key(), {{"manifest", doc.body}, {"endpoint", endpoint::to_json(ep)}});
+}
+
+void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {
+  endpoint_info info{};
+  info.ifindex = static_cast<uint32_t>(ep.ifindex);
+  info.identity = ep.identity;
+  info.endpoint_id = ep.id;
+  std::memcpy(info.host_mac, ep.host_mac.data(), 6);
+  std::memcpy(info.pod_mac, ep.pod_mac.data(), 6);
+  // ipcache first: a peer must know who the pod is before the pod can talk.
+  datapath_->ipcache().update(ipcache_key{32, htonl(ep.ip)}, ipcache_value{ep.identity, IPCACHE_F_LOCAL_POD});
+  datapath_->endpoints().update(endpoint_key{htonl(ep.ip)}, info);
+}
+
+void Agent::erase_endpoint_maps(const endpoint::Endpoint& ep) {
+  datapath_->endpoints().erase(endpoint_key{htonl(ep.ip)});
+  datapath_->ipcache().erase(ipcache_key{32, htonl(ep.ip)});
+}
+
+endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {
+  endpoint::Endpoint ep;
+  ep.ns = pod.ns;
+  ep.name = pod.name;
+  ep.id = allocate_endpoint_id();
+  ep.netns = endpoint::netns_name(pod.ns, pod.name);
+  ep.host_if = endpoint::host_if_name(ep.netns);
+  ep.host_mac = datapath::mac_from_name(ep.netns, 1);
+  ep.pod_mac = datapath::mac_from_name(ep.netns, 2);
+  if (datapath::netns_exists(ep.netns) || datapath::link_ifindex(ep.host_if) != 0)
+    fail("pod {}: network namespace {} or link {} already exists on this node (left by another run? try `pilus "
+         "cleanup`)",
+         ep.key(), ep.netns, ep.host_if);
+  ep.ip = ipam_.allocate();
+  ep.identity = identities_->acquire(identity_labels(pod));
+  try {
+    datapath::netns_add(ep.netns);
+    datapath::create_pod_link({ep.netns, ep.host_if, ep.host_mac, ep.pod_mac, endpoint::to_string(ep.ip),
+                               endpoint::to_string(ipam_.router_ip())});
+    ep.ifindex = datapath::link_ifindex(ep.host_if);
+    if (ep.ifindex == 0) fail("pod {}: link {} vanished while being set up", ep.key(), ep.host_if);
+    write_endpoint_maps(ep);
+    datapath_->attach_to_pod_veth(ep.ifindex);
+    const auto& c = pod.containers.front();
+    if (!c.command.empty()) {
+      endpoint::ProcessSpec spec;
+      spec.argv = c.command;
+      spec.argv.insert(spec.argv.end(), c.args.begin(), c.args.end());
+      spec.env = c.env;
+      spec.env.emplace_back("POD_NAME", pod.name);
+      spec.env.emplace_back("POD_NAMESPACE", pod.ns);
+      spec.env.emplace_back("POD_IP", endpoint::to_string(ep.ip));
+      spec.netns = ep.netns;
+      spec.cgroup_path = cgroup_->path();
+      spec.log_path = config_.state_dir + "/logs/" + pod.ns + "_" + pod.name + ".log";
+      ep.process = endpoint::start_pod_process(spec);
+    }
+  } catch (...) {
+    destroy_endpoint(ep);
+    throw;
+  }
+  spdlog::info("pod {} created: ip {} identity {} netns {} link {}", ep.key(), endpoint::to_string(ep.ip),
+               ep.identity, ep.netns, ep.host_if);
+  return ep;
+}
+
+// After an agent restart: the namespace and veth normally still exist and
+// carry traffic; only the programs are swapped (atomically) for this agent's
+// and the map entries rewritten in place.
+void Agent::adopt_endpoint(endpoint::Endpoint& ep, const manifest::Pod& pod) {
+  ipam_.allocate_specific(ep.ip);
+  ep.identity = identities_->acquire(identity_labels(pod));
+  ep.ifindex = datapath::link_ifindex(ep.host_if);
+  if (!datapath::netns_exists(ep.netns) || ep.ifindex == 0) {
+    spdlog::warn("pod {}: namespace or link missing, recreating its network", ep.key());
+    datapath::link_delete(ep.host_if);
+    datapath::netns_delete(ep.netns);
+    datapath::netns_add(ep.netns);
+    datapath::create_pod_link({ep.netns, ep.host_if, ep.host_mac, ep.pod_mac, endpoint::to_string(ep.ip),
+                               endpoint::to_string(ipam_.router_ip())});
+    ep.ifindex = datapath::link_ifindex(ep.host_if);
+  }
+  write_endpoint_maps(ep);
+  datapath_->attach_to_pod_veth(ep.ifindex);
+}
+
+void Agent::destroy_endpoint(const endpoint::Endpoint& ep) {
+  if (ep.process.pid) endpoint::stop_process(ep.process);
+  if (ep.ip) {
+    erase_endpoint_maps(ep);
+    ipam_.release(ep.ip);
+  }
+  datapath::link_delete(ep.host_if);
+  datapath::netns_delete(ep.netns);
+  if (ep.identity) identities_->release(ep.identity);
+}
+
+void Agent::relabel_endpoint(endpoint::Endpoint& ep) {
+  const auto& pod = pods_.at(ep.key()).pod;
+  uint32_t old_identity = ep.identity;
+  ep.identity = identities_->acquire(identity_labels(pod));
+  write_endpoint_maps(ep);
+  identities_->release(old_identity);
+}
+
+}  // namespace pilus::agent

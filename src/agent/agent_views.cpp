@@ -1,0 +1,177 @@
+// Read-only views of the agent's state for the API: pods, identities,
+// status, and the raw BPF maps.
+#include <arpa/inet.h>
+#include <sys/utsname.h>
+
+#include "agent/agent.h"
+#include "datapath/drop_reason_names.h"
+#include "endpoint/ipv4.h"
+
+namespace pilus::agent {
+
+namespace {
+
+std::string ip_be_to_string(uint32_t ip_be) { return endpoint::to_string(ntohl(ip_be)); }
+
+nlohmann::json labels_json(const std::map<std::string, std::string>& labels) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : labels) j[k] = v;
+  return j;
+}
+
+std::string proto_name(uint8_t proto) {
+  switch (proto) {
+    case 6: return "TCP";
+    case 17: return "UDP";
+    case 1: return "ICMP";
+    default: return std::to_string(proto);
+  }
+}
+
+}  // namespace
+
+nlohmann::json Agent::pods() const {
+  Lock lock(mutex_);
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& [key, st] : pods_) {
+    items.push_back({{"apiVersion", "v1"},
+                     {"kind", "Pod"},
+                     {"metadata", {{"name", st.pod.name}, {"namespace", st.pod.ns}, {"labels", labels_json(st.pod.labels)}}},
+                     {"status",
+                      {{"podIP", endpoint::to_string(st.ep.ip)},
+                       {"netns", st.ep.netns},
+                       {"identity", st.ep.identity},
+                       {"phase", st.ep.phase()},
+                       {"hostInterface", st.ep.host_if},
+                       {"endpointID", st.ep.id},
+                       {"pid", st.ep.process.pid}}}});
+  }
+  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+}
+
+nlohmann::json Agent::endpoints() const {
+  Lock lock(mutex_);
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& [key, st] : pods_) {
+    nlohmann::json labels = nlohmann::json::array();
+    if (const auto* set = identities_->labels_of(st.ep.identity))
+      for (const auto& l : *set) labels.push_back(l.to_string());
+    items.push_back({{"id", st.ep.id},
+                     {"pod", key},
+                     {"ipv4", endpoint::to_string(st.ep.ip)},
+                     {"identity", st.ep.identity},
+                     {"labels", labels},
+                     {"interface", st.ep.host_if},
+                     {"ifindex", st.ep.ifindex},
+                     {"netns", st.ep.netns},
+                     {"state", st.ep.ifindex ? "ready" : "not-ready"}});
+  }
+  return {{"items", items}};
+}
+
+nlohmann::json Agent::identities() const {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& info : identities_->list()) {
+    nlohmann::json labels = nlohmann::json::array();
+    for (const auto& l : info.labels) labels.push_back(l.to_string());
+    items.push_back({{"id", info.id}, {"labels", labels}, {"references", info.refcount}, {"reserved", info.reserved}});
+  }
+  return {{"items", items}};
+}
+
+nlohmann::json Agent::namespaces() const {
+  Lock lock(mutex_);
+  nlohmann::json items = nlohmann::json::array();
+  items.push_back({{"metadata", {{"name", "default"}, {"labels", nlohmann::json::object()}}}});
+  for (const auto& [name, ns] : namespaces_) {
+    if (name == "default") items.erase(0);
+    items.push_back({{"metadata", {{"name", name}, {"labels", labels_json(ns.labels)}}}});
+  }
+  return {{"items", items}};
+}
+
+nlohmann::json Agent::status() const {
+  nlohmann::json features = nlohmann::json::array();
+  for (const auto& f : features_)
+    features.push_back({{"name", f.name}, {"required", f.required}, {"available", f.available}});
+  nlohmann::json maps = nlohmann::json::array();
+  for (const auto& m : datapath_->map_pressure())
+    maps.push_back({{"name", m.name},
+                    {"entries", m.entries},
+                    {"maxEntries", m.max_entries},
+                    {"pressure", m.max_entries ? double(m.entries) / double(m.max_entries) : 0.0}});
+  utsname u{};
+  uname(&u);
+  size_t endpoints = 0;
+  {
+    Lock lock(mutex_);
+    endpoints = pods_.size();
+  }
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+  return {{"health", "Ok"},
+          {"kernel", std::string(u.release)},
+          {"uptimeSeconds", uptime.count()},
+          {"podCIDR", ipam_.cidr()},
+          {"routerIP", endpoint::to_string(ipam_.router_ip())},
+          {"bpfRoot", config_.bpf_root},
+          {"datapath", restored_datapath_ ? "adopted pinned maps from a previous agent" : "loaded fresh"},
+          {"endpoints", endpoints},
+          {"identities", identities_->pod_identity_count()},
+          {"ipv6", "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)"},
+          {"conntrackGC", {{"runs", ct_gc_runs_.load()}, {"deleted", ct_gc_deleted_.load()}}},
+          {"kernelFeatures", features},
+          {"maps", maps}};
+}
+
+nlohmann::json Agent::bpf_conntrack() const {
+  nlohmann::json items = nlohmann::json::array();
+  datapath_->conntrack().for_each([&](const ct_key& k, const ct_entry& v) {
+    items.push_back({{"source", ip_be_to_string(k.saddr) + ":" + std::to_string(ntohs(k.sport))},
+                     {"destination", ip_be_to_string(k.daddr) + ":" + std::to_string(ntohs(k.dport))},
+                     {"protocol", proto_name(k.proto)},
+                     {"scope", k.scope == CT_EGRESS ? "egress" : "ingress"},
+                     {"packetsForward", v.packets_fwd},
+                     {"bytesForward", v.bytes_fwd},
+                     {"packetsReply", v.packets_rev},
+                     {"bytesReply", v.bytes_rev},
+                     {"expires", v.expires},
+                     {"sourceIdentity", v.src_identity},
+                     {"closing", (v.flags & CT_F_CLOSING) != 0},
+                     {"seenReply", (v.flags & CT_F_SEEN_REPLY) != 0}});
+  });
+  return {{"items", items}};
+}
+
+nlohmann::json Agent::bpf_ipcache() const {
+  nlohmann::json items = nlohmann::json::array();
+  datapath_->ipcache().for_each([&](const ipcache_key& k, const ipcache_value& v) {
+    std::string kind = (v.flags & IPCACHE_F_HOST) ? "host" : (v.flags & IPCACHE_F_LOCAL_POD) ? "local-pod" : "cidr";
+    items.push_back(
+        {{"prefix", ip_be_to_string(k.ip4) + "/" + std::to_string(k.prefixlen)}, {"identity", v.identity}, {"kind", kind}});
+  });
+  return {{"items", items}};
+}
+
+nlohmann::json Agent::bpf_endpoints() const {
+  nlohmann::json items = nlohmann::json::array();
+  auto metrics = datapath_->metrics();
+  datapath_->endpoints().for_each([&](const endpoint_key& k, const endpoint_info& v) {
+    items.push_back({{"ip", ip_be_to_string(k.ip4)},
+                     {"ifindex", v.ifindex},
+                     {"identity", v.identity},
+                     {"endpointID", v.endpoint_id}});
+  });
+  nlohmann::json counters = nlohmann::json::array();
+  for (const auto& k : metrics.keys()) {
+    uint64_t packets = 0, bytes = 0;
+    for (const auto& v : metrics.lookup(k)) packets += v.packets, bytes += v.bytes;
+    counters.push_back({{"endpointID", k.endpoint_id},
+                        {"reason", datapath::drop_reason_name(k.reason)},
+                        {"direction", k.dir == METRIC_INGRESS ? "ingress" : "egress"},
+                        {"packets", packets},
+                        {"bytes", bytes}});
+  }
+  return {{"items", items}, {"counters", counters}};
+}
+
+}  // namespace pilus::agent

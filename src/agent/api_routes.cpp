@@ -1,0 +1,40 @@
+#include "agent/api_routes.h"
+
+#include "common/error.h"
+
+namespace pilus::agent {
+
+using api::Request;
+using api::Response;
+
+std::vector<manifest::Source> sources_from_request(const std::string& body) {
+  auto j = nlohmann::json::parse(body);
+  if (!j.contains("sources") || !j["sources"].is_array()) fail("request body needs a \"sources\" array");
+  std::vector<manifest::Source> sources;
+  for (const auto& s : j["sources"]) sources.push_back({s.at("name").get<std::string>(), s.at("text").get<std::string>()});
+  if (sources.empty()) fail("no manifests given");
+  return sources;
+}
+
+void register_api_routes(api::HttpServer& server, Agent& agent) {
+  auto get = [&](const std::string& path, std::function<nlohmann::json()> view) {
+    server.handle("GET", path, [view](const Request&) { return Response::json(view()); });
+  };
+  get("/v1/healthz", [] { return nlohmann::json{{"health", "Ok"}}; });
+  get("/v1/status", [&] { return agent.status(); });
+  get("/v1/pods", [&] { return agent.pods(); });
+  get("/v1/endpoints", [&] { return agent.endpoints(); });
+  get("/v1/identities", [&] { return agent.identities(); });
+  get("/v1/namespaces", [&] { return agent.namespaces(); });
+  get("/v1/bpf/ct", [&] { return agent.bpf_conntrack(); });
+  get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
+  get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
+  server.handle("POST", "/v1/apply",
+                [&](const Request& r) { return Response::json(agent.apply(sources_from_request(r.body))); });
+  server.handle("POST", "/v1/delete",
+                [&](const Request& r) { return Response::json(agent.remove(sources_from_request(r.body))); });
+  server.handle("POST", "/v1/bpf/ct/gc",
+                [&](const Request&) { return Response::json({{"deleted", agent.conntrack_gc()}}); });
+}
+
+}  // namespace pilus::agent

@@ -1,0 +1,68 @@
+#include "agent/cleanup.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "agent/run_agent.h"
+#include "common/error.h"
+#include "datapath/datapath.h"
+#include "datapath/host_network.h"
+#include "endpoint/cgroup.h"
+#include "endpoint/endpoint.h"
+#include "store/file_store.h"
+
+namespace pilus::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+void stop_running_agent(const std::string& state_dir, std::vector<std::string>& done) {
+  std::ifstream pidfile(pidfile_path(state_dir));
+  endpoint::ProcessHandle agent;
+  if (!(pidfile >> agent.pid >> agent.start_time) || !endpoint::process_alive(agent)) return;
+  endpoint::stop_process(agent, 10000);
+  done.push_back("stopped agent (pid " + std::to_string(agent.pid) + ")");
+}
+
+}  // namespace
+
+std::vector<std::string> cleanup(const AgentConfig& flags) {
+  std::vector<std::string> done;
+  AgentConfig config = flags;
+  std::vector<endpoint::Endpoint> endpoints;
+  if (fs::exists(flags.state_dir)) {
+    stop_running_agent(flags.state_dir, done);
+    store::FileStore store(flags.state_dir);
+    if (auto saved = store.get("config", "agent")) config = config_from_json(*saved);
+    for (const auto& [key, body] : store.list("pods")) endpoints.push_back(endpoint::endpoint_from_json(body.at("endpoint")));
+  }
+  for (const auto& ep : endpoints) {
+    if (ep.process.pid) endpoint::stop_process(ep.process, 1000);
+    datapath::link_delete(ep.host_if);
+    datapath::netns_delete(ep.netns);
+    done.push_back("removed pod " + ep.key() + " (netns " + ep.netns + ", link " + ep.host_if + ")");
+  }
+  endpoint::PodCgroup::destroy(config.cgroup);
+  if (datapath::link_ifindex(config.host_device)) {
+    datapath::link_delete(config.host_device);
+    done.push_back("removed link " + config.host_device);
+  }
+  if (fs::exists(config.bpf_root)) {
+    datapath::Datapath::remove_pins(config.bpf_root);
+    done.push_back("removed BPF pins " + config.bpf_root);
+  }
+  std::error_code ec;
+  if (fs::remove(config.socket, ec)) done.push_back("removed socket " + config.socket);
+  if (fs::exists(flags.state_dir)) {
+    fs::remove_all(flags.state_dir, ec);
+    if (ec) fail("removing {}: {}", flags.state_dir, ec.message());
+    done.push_back("removed state dir " + flags.state_dir);
+  }
+  return done;
+}
+
+}  // namespace pilus::agent

@@ -1,0 +1,120 @@
+#include "datapath/datapath.h"
+
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "pod_bpf.skel.h"
+
+namespace pilus::datapath {
+namespace fs = std::filesystem;
+
+static_assert(sizeof(ipcache_key) == 8);
+static_assert(sizeof(endpoint_info) == 24);
+static_assert(sizeof(ct_key) == 16);
+static_assert(sizeof(ct_entry) == 56);
+static_assert(sizeof(metrics_key) == 4);
+
+void ensure_bpffs() {
+  struct statfs st {};
+  if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC) return;
+  mkdir("/sys/fs/bpf", 0755);
+  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0)
+    throw system_error("mounting bpffs at /sys/fs/bpf", errno);
+}
+
+namespace {
+
+void pin_program(bpf_program* prog, const std::string& path) {
+  // A pin is only a name; replacing it never affects attached programs.
+  unlink(path.c_str());
+  if (bpf_program__pin(prog, path.c_str()) < 0) throw system_error("pinning " + path, errno);
+}
+
+}  // namespace
+
+Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
+  skel_ = pod_bpf__open();
+  if (!skel_) throw system_error("opening the pod BPF object", errno);
+  try {
+    bpf_map__set_max_entries(skel_->maps.conntrack, config_.ct_max);
+    skel_->rodata->ct_lifetime_tcp = config_.ct_lifetime_tcp;
+    skel_->rodata->ct_lifetime_nontcp = config_.ct_lifetime_nontcp;
+    if (config_.pin) {
+      ensure_bpffs();
+      fs::create_directories(config_.bpf_root);
+      bpf_map* map;
+      bpf_object__for_each_map(map, skel_->obj) {
+        if (bpf_map__is_internal(map)) continue;
+        std::string path = config_.bpf_root + "/" + bpf_map__name(map);
+        if (access(path.c_str(), F_OK) == 0) reused_ = true;
+        bpf_map__set_pin_path(map, path.c_str());
+      }
+    }
+    int err = pod_bpf__load(skel_);
+    if (err)
+      throw system_error(
+          "loading the pod BPF programs (a pinned map with another layout under " + config_.bpf_root +
+              " also fails here: run `pilus cleanup`)",
+          -err);
+    if (config_.pin) {
+      pin_program(skel_->progs.from_pod, config_.bpf_root + "/from_pod");
+      pin_program(skel_->progs.to_pod, config_.bpf_root + "/to_pod");
+    }
+  } catch (...) {
+    pod_bpf__destroy(skel_);
+    throw;
+  }
+}
+
+Datapath::~Datapath() { pod_bpf__destroy(skel_); }
+
+IpcacheMap Datapath::ipcache() const { return {bpf_map__fd(skel_->maps.ipcache), "ipcache"}; }
+EndpointsMap Datapath::endpoints() const { return {bpf_map__fd(skel_->maps.endpoints), "endpoints"}; }
+ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.conntrack), "conntrack"}; }
+MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
+int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
+int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->maps.events_lost); }
+int Datapath::from_pod_fd() const { return bpf_program__fd(skel_->progs.from_pod); }
+int Datapath::to_pod_fd() const { return bpf_program__fd(skel_->progs.to_pod); }
+
+void Datapath::attach_to_pod_veth(int ifindex) const {
+  struct Hook {
+    bpf_tc_attach_point point;
+    int prog_fd;
+  };
+  for (Hook h : {Hook{BPF_TC_INGRESS, from_pod_fd()}, Hook{BPF_TC_EGRESS, to_pod_fd()}}) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = h.point);
+    int err = bpf_tc_hook_create(&hook);
+    if (err && err != -EEXIST) throw system_error("creating clsact on ifindex " + std::to_string(ifindex), -err);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = h.prog_fd, .flags = BPF_TC_F_REPLACE, .handle = 1, .priority = 1);
+    err = bpf_tc_attach(&hook, &opts);
+    if (err) throw system_error("attaching tc program on ifindex " + std::to_string(ifindex), -err);
+  }
+}
+
+std::vector<MapPressure> Datapath::map_pressure() const {
+  std::vector<MapPressure> out;
+  auto add = [&](bpf_map* map, size_t entries) {
+    out.push_back({bpf_map__name(map), entries, bpf_map__max_entries(map)});
+  };
+  add(skel_->maps.ipcache, ipcache().count());
+  add(skel_->maps.endpoints, endpoints().count());
+  add(skel_->maps.conntrack, conntrack().count());
+  add(skel_->maps.metrics, metrics().keys().size());
+  return out;
+}
+
+void Datapath::remove_pins(const std::string& bpf_root) {
+  std::error_code ec;
+  if (!fs::exists(bpf_root, ec)) return;
+  fs::remove_all(bpf_root, ec);
+  if (ec) throw Error("removing " + bpf_root + ": " + ec.message());
+}
+
+}  // namespace pilus::datapath

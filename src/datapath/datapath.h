@@ -1,0 +1,79 @@
+// The loaded datapath: the pod programs and their maps, pinned under the BPF
+// root so that they outlive the agent and are reused, never flushed, by the
+// next one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "abi/conntrack.h"
+#include "abi/endpoint.h"
+#include "abi/ipcache.h"
+#include "abi/metrics.h"
+#include "datapath/bpf_map.h"
+
+struct pod_bpf;
+
+namespace pilus::datapath {
+
+struct DatapathConfig {
+  std::string bpf_root = "/sys/fs/bpf/pilus";
+  bool pin = true;  // false: private maps (BPF tests)
+  uint32_t ct_max = CT_MAX_DEFAULT;
+  uint32_t ct_lifetime_tcp = CT_LIFETIME_TCP;
+  uint32_t ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
+};
+
+struct MapPressure {
+  std::string name;
+  size_t entries = 0;
+  size_t max_entries = 0;
+};
+
+using IpcacheMap = BpfMap<ipcache_key, ipcache_value>;
+using EndpointsMap = BpfMap<endpoint_key, endpoint_info>;
+using ConntrackMap = BpfMap<ct_key, ct_entry>;
+using MetricsMap = PerCpuBpfMap<metrics_key, metrics_value>;
+
+class Datapath {
+ public:
+  explicit Datapath(DatapathConfig config);
+  ~Datapath();
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  // True when the maps were found pinned (an earlier agent's), and reused.
+  bool reused_pinned_maps() const { return reused_; }
+
+  IpcacheMap ipcache() const;
+  EndpointsMap endpoints() const;
+  ConntrackMap conntrack() const;
+  MetricsMap metrics() const;
+  int events_fd() const;
+  int events_lost_fd() const;
+
+  int from_pod_fd() const;
+  int to_pod_fd() const;
+
+  // Attaches from_pod (tc ingress) and to_pod (tc egress) to the host side of
+  // a pod veth, atomically replacing what an earlier agent attached there.
+  void attach_to_pod_veth(int ifindex) const;
+
+  std::vector<MapPressure> map_pressure() const;
+  const DatapathConfig& config() const { return config_; }
+
+  // Removes every pin under the BPF root (pilus cleanup).
+  static void remove_pins(const std::string& bpf_root);
+
+ private:
+  DatapathConfig config_;
+  pod_bpf* skel_ = nullptr;
+  bool reused_ = false;
+};
+
+// Mounts bpffs at /sys/fs/bpf when nothing is mounted there.
+void ensure_bpffs();
+
+}  // namespace pilus::datapath
