@@ -1,0 +1,210 @@
+// netprobe: the traffic tool e2e tests and the demo run inside pod namespaces.
+//   netprobe serve [--tcp PORT] [--udp PORT] [--name NAME]   echo servers (reply "NAME: <msg>")
+//   netprobe connect tcp|udp IP PORT [--message M] [--timeout-ms N]
+//        one request; prints the reply; exit 0 on a reply, 1 on refusal/timeout/reset
+//   netprobe stream IP PORT --duration-ms N [--interval-ms N]
+//        one long TCP connection of numbered messages, each checked when echoed back;
+//        prints {"sent","received","errors","retransmits","max_gap_ms"} as JSON
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+std::string g_name = "netprobe";
+
+std::string arg_value(int argc, char** argv, const std::string& flag, const std::string& fallback) {
+  for (int i = 1; i + 1 < argc; i++)
+    if (argv[i] == flag) return argv[i + 1];
+  return fallback;
+}
+
+sockaddr_in address(const std::string& ip, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, ip.c_str(), &a.sin_addr) != 1) {
+    fprintf(stderr, "bad address %s\n", ip.c_str());
+    exit(2);
+  }
+  return a;
+}
+
+void serve_tcp_connection(int fd) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    std::string reply = g_name + ": " + std::string(buf, static_cast<size_t>(n));
+    if (write(fd, reply.data(), reply.size()) < 0) break;
+  }
+  close(fd);
+}
+
+// Echo servers for the stream mode send raw bytes back unchanged when the
+// client asks for it with a first byte of 0.
+void serve_tcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a = address("0.0.0.0", port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 || listen(fd, 128) < 0) {
+    perror("tcp listen");
+    exit(2);
+  }
+  for (;;) {
+    int c = accept(fd, nullptr, nullptr);
+    if (c < 0) continue;
+    std::thread([c] {
+      char first = 1;
+      if (recv(c, &first, 1, MSG_PEEK) == 1 && first == 0) {
+        char buf[65536];
+        for (;;) {
+          ssize_t n = read(c, buf, sizeof(buf));
+          if (n <= 0 || write(c, buf, static_cast<size_t>(n)) < 0) break;
+        }
+        close(c);
+        return;
+      }
+      serve_tcp_connection(c);
+    }).detach();
+  }
+}
+
+void serve_udp(int port) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a = address("0.0.0.0", port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) {
+    perror("udp bind");
+    exit(2);
+  }
+  char buf[65536];
+  for (;;) {
+    sockaddr_in from{};
+    socklen_t len = sizeof(from);
+    ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n < 0) continue;
+    std::string reply = g_name + ": " + std::string(buf, static_cast<size_t>(n));
+    sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+  }
+}
+
+bool wait_readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, timeout_ms) == 1;
+}
+
+int connect_once(const std::string& proto, const std::string& ip, int port, const std::string& message,
+                 int timeout_ms) {
+  bool tcp = proto == "tcp";
+  int fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  sockaddr_in a = address(ip, port);
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) {
+    printf("error: connect: %s\n", errno == EINPROGRESS || errno == EAGAIN ? "timeout" : strerror(errno));
+    return 1;
+  }
+  if (send(fd, message.data(), message.size(), 0) < 0) {
+    printf("error: send: %s\n", strerror(errno));
+    return 1;
+  }
+  if (!wait_readable(fd, timeout_ms)) {
+    printf("error: timeout\n");
+    return 1;
+  }
+  char buf[65536];
+  ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  if (n <= 0) {
+    printf("error: recv: %s\n", n == 0 ? "connection closed" : strerror(errno));
+    return 1;
+  }
+  printf("%.*s\n", static_cast<int>(n), buf);
+  close(fd);
+  return 0;
+}
+
+int stream(const std::string& ip, int port, int duration_ms, int interval_ms) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = address(ip, port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) {
+    printf("{\"error\": \"connect: %s\"}\n", strerror(errno));
+    return 1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  uint64_t sent = 0, received = 0, errors = 0;
+  double max_gap_ms = 0;
+  auto start = Clock::now(), last = start;
+  while (Clock::now() - start < std::chrono::milliseconds(duration_ms)) {
+    // Message: a zero byte (raw echo mode) and an 8-byte sequence number.
+    char msg[9] = {0};
+    std::memcpy(msg + 1, &sent, 8);
+    if (send(fd, msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg)) {
+      errors++;
+      break;
+    }
+    sent++;
+    char echo[9];
+    size_t got = 0;
+    while (got < sizeof(echo)) {
+      if (!wait_readable(fd, 5000)) break;
+      ssize_t n = recv(fd, echo + got, sizeof(echo) - got, 0);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (got != sizeof(echo) || std::memcmp(echo, msg, sizeof(msg)) != 0) {
+      errors++;
+      break;
+    }
+    received++;
+    auto now = Clock::now();
+    max_gap_ms = std::max(max_gap_ms, std::chrono::duration<double, std::milli>(now - last).count());
+    last = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
+  close(fd);
+  printf("{\"sent\": %llu, \"received\": %llu, \"errors\": %llu, \"retransmits\": %u, \"max_gap_ms\": %.1f}\n",
+         static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
+         static_cast<unsigned long long>(errors), info.tcpi_total_retrans, max_gap_ms);
+  return errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "serve") {
+    g_name = arg_value(argc, argv, "--name", g_name);
+    int tcp = std::stoi(arg_value(argc, argv, "--tcp", "0"));
+    int udp = std::stoi(arg_value(argc, argv, "--udp", "0"));
+    std::vector<std::thread> servers;
+    if (tcp) servers.emplace_back(serve_tcp, tcp);
+    if (udp) servers.emplace_back(serve_udp, udp);
+    for (auto& t : servers) t.join();
+    return 0;
+  }
+  if (mode == "connect" && argc >= 5)
+    return connect_once(argv[2], argv[3], std::stoi(argv[4]), arg_value(argc, argv, "--message", "ping"),
+                        std::stoi(arg_value(argc, argv, "--timeout-ms", "2000")));
+  if (mode == "stream" && argc >= 4)
+    return stream(argv[2], std::stoi(argv[3]), std::stoi(arg_value(argc, argv, "--duration-ms", "5000")),
+                  std::stoi(arg_value(argc, argv, "--interval-ms", "10")));
+  fprintf(stderr, "usage: netprobe serve|connect|stream ... (see the top of netprobe.cpp)\n");
+  return 2;
+}
