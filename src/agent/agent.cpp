@@ -102,13 +102,13 @@ void Agent::restore() {
 // them, and only them, outside the pod network.
 void Agent::sync_host_addresses() {
   auto ipcache = datapath_->ipcache();
-  std::set<uint32_t> host_ips = {ipam_.router_ip()};
+  std::set<uint32_t> host_ips = {ipam_.router_ip().value};
   ifaddrs* addrs = nullptr;
   if (getifaddrs(&addrs) == 0) {
     for (ifaddrs* a = addrs; a; a = a->ifa_next) {
       if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
       uint32_t ip = ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
-      if ((ip >> 24) == 127 || ipam_.contains(ip)) continue;
+      if ((ip >> 24) == 127 || ipam_.contains(endpoint::Ipv4{ip})) continue;
       host_ips.insert(ip);
     }
     freeifaddrs(addrs);
@@ -127,7 +127,7 @@ void Agent::sync_host_addresses() {
 // by one; the live ones were rewritten in place, never flushed.
 void Agent::remove_stale_map_entries() {
   std::set<uint32_t> live;
-  for (const auto& [key, st] : pods_) live.insert(htonl(st.ep.ip));
+  for (const auto& [key, st] : pods_) live.insert(st.ep.ip.network_order());
   auto endpoints = datapath_->endpoints();
   for (const auto& k : endpoints.keys())
     if (!live.count(k.ip4)) endpoints.erase(k);

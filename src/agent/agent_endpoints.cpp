@@ -40,13 +40,13 @@ void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {
   std::memcpy(info.host_mac, ep.host_mac.data(), 6);
   std::memcpy(info.pod_mac, ep.pod_mac.data(), 6);
   // ipcache first: a peer must know who the pod is before the pod can talk.
-  datapath_->ipcache().update(ipcache_key{32, htonl(ep.ip)}, ipcache_value{ep.identity, IPCACHE_F_LOCAL_POD});
-  datapath_->endpoints().update(endpoint_key{htonl(ep.ip)}, info);
+  datapath_->ipcache().update(ipcache_key{32, ep.ip.network_order()}, ipcache_value{ep.identity, IPCACHE_F_LOCAL_POD});
+  datapath_->endpoints().update(endpoint_key{ep.ip.network_order()}, info);
 }
 
 void Agent::erase_endpoint_maps(const endpoint::Endpoint& ep) {
-  datapath_->endpoints().erase(endpoint_key{htonl(ep.ip)});
-  datapath_->ipcache().erase(ipcache_key{32, htonl(ep.ip)});
+  datapath_->endpoints().erase(endpoint_key{ep.ip.network_order()});
+  datapath_->ipcache().erase(ipcache_key{32, ep.ip.network_order()});
 }
 
 endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {
@@ -117,7 +117,7 @@ void Agent::adopt_endpoint(endpoint::Endpoint& ep, const manifest::Pod& pod) {
 
 void Agent::destroy_endpoint(const endpoint::Endpoint& ep) {
   if (ep.process.pid) endpoint::stop_process(ep.process);
-  if (ep.ip) {
+  if (ep.ip.value) {
     erase_endpoint_maps(ep);
     ipam_.release(ep.ip);
   }

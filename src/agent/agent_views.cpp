@@ -11,7 +11,7 @@ namespace pilus::agent {
 
 namespace {
 
-std::string ip_be_to_string(uint32_t ip_be) { return endpoint::to_string(ntohl(ip_be)); }
+std::string ip_be_to_string(uint32_t ip_be) { return endpoint::to_string(endpoint::Ipv4::from_network_order(ip_be)); }
 
 nlohmann::json labels_json(const std::map<std::string, std::string>& labels) {
   nlohmann::json j = nlohmann::json::object();

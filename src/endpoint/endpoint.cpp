@@ -22,7 +22,7 @@ static datapath::Mac mac_parse(const std::string& s) {
 
 nlohmann::json to_json(const Endpoint& e) {
   nlohmann::json j = {{"id", e.id},           {"namespace", e.ns},  {"name", e.name},
-                      {"netns", e.netns},     {"hostIf", e.host_if}, {"ip", e.ip},
+                      {"netns", e.netns},     {"hostIf", e.host_if}, {"ip", to_string(e.ip)},
                       {"hostMac", mac_json(e.host_mac)}, {"podMac", mac_json(e.pod_mac)},
                       {"identity", e.identity}, {"pid", e.process.pid}, {"pidStart", e.process.start_time}};
   if (e.exit_code) j["exitCode"] = *e.exit_code;
@@ -36,7 +36,7 @@ Endpoint endpoint_from_json(const nlohmann::json& j) {
   e.name = j.at("name").get<std::string>();
   e.netns = j.at("netns").get<std::string>();
   e.host_if = j.at("hostIf").get<std::string>();
-  e.ip = j.at("ip").get<uint32_t>();
+  e.ip = parse_ipv4(j.at("ip").get<std::string>());
   e.host_mac = mac_parse(j.at("hostMac").get<std::string>());
   e.pod_mac = mac_parse(j.at("podMac").get<std::string>());
   e.identity = j.at("identity").get<uint32_t>();
@@ -46,7 +46,8 @@ Endpoint endpoint_from_json(const nlohmann::json& j) {
   return e;
 }
 
-std::string netns_name(const std::string& ns, const std::string& name) { return "pl-" + ns + "_" + name;  // "_" never occurs in DNS labels }
+// "_" never occurs in DNS labels, so namespace and name cannot run together.
+std::string netns_name(const std::string& ns, const std::string& name) { return "pl-" + ns + "_" + name; }
 
 std::string host_if_name(const std::string& netns) {
   uint32_t h = 2166136261u;  // FNV-1a: short, stable, fits IFNAMSIZ

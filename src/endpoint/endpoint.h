@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datapath/host_network.h"
+#include "endpoint/ipv4.h"
 #include "endpoint/pod_process.h"
 
 namespace pilus::endpoint {
@@ -18,7 +19,7 @@ struct Endpoint {
   std::string ns, name;
   std::string netns;    // /run/netns/<netns>
   std::string host_if;  // host side of the veth
-  uint32_t ip = 0;      // host byte order
+  Ipv4 ip;
   datapath::Mac host_mac{}, pod_mac{};
   int ifindex = 0;  // of host_if; learnt again on restore
   uint32_t identity = 0;
