@@ -1,0 +1,53 @@
+// The agent's desired state on disk: JSON documents, one file per key, grouped by collection.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pilus::store {
+
+// Layout: <dir>/<collection>/<encoded key>.json. Keys are percent-encoded so that any key
+// ("default/frontend", "10.0.0.0/8") is one file name and list() can give the original back.
+// Every put/erase is durable when it returns (temp file + fsync + rename + fsync of the
+// directory), so a crash leaves either the old or the new document, never a torn one.
+// One agent owns a directory: opening it removes temp files another writer may still be using.
+class FileStore {
+ public:
+  // Creates dir (and missing parents) with mode 0700 and removes temp files left by a crash.
+  explicit FileStore(std::string dir);
+
+  FileStore(const FileStore&) = delete;
+  FileStore& operator=(const FileStore&) = delete;
+
+  // Collections are fixed names chosen by the code ([a-z0-9_-], not starting with '-');
+  // keys are any non-empty text. Both throw pilus::Error on a name they cannot store.
+  void put(const std::string& collection, const std::string& key, const nlohmann::json& value);
+  // A missing key is nullopt; a file that is not valid JSON throws pilus::Error naming the file.
+  std::optional<nlohmann::json> get(const std::string& collection, const std::string& key) const;
+  // True when the key existed.
+  bool erase(const std::string& collection, const std::string& key);
+  // Every document of the collection, sorted by key; throws on the first corrupt file.
+  std::vector<std::pair<std::string, nlohmann::json>> list(const std::string& collection) const;
+
+  std::string dir() const { return dir_; }
+
+ private:
+  std::string collection_dir(const std::string& collection) const;
+  void ensure_collection_dir(const std::string& collection);
+  void remove_temp_files();
+
+  std::string dir_;
+  mutable std::mutex mutex_;
+};
+
+// The file name a key is stored under, and back. Exposed for tests and tools that read the
+// directory; key_of_file_name is nullopt for names key_file_name never produces (stray files).
+std::string key_file_name(const std::string& key);
+std::optional<std::string> key_of_file_name(const std::string& file_name);
+
+}  // namespace pilus::store
