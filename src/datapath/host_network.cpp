@@ -67,7 +67,10 @@ void create_pod_link(const PodLink& l) {
 }
 
 void ensure_host_device(const std::string& name, const std::string& router_ip, const std::string& pod_cidr) {
-  if (link_ifindex(name) == 0) run_checked({"ip", "link", "add", name, "type", "dummy"});
+  // A bridge without ports: holds an address and swallows what is routed to
+  // it, like a dummy link, but exists in kernels built without CONFIG_DUMMY.
+  if (link_ifindex(name) == 0) run_checked({"ip", "link", "add", name, "type", "bridge"});
+  run_checked({"sysctl", "-q", "-w", "net.ipv6.conf." + name + ".disable_ipv6=1"});
   run_checked({"ip", "addr", "replace", router_ip + "/32", "dev", name});
   run_checked({"ip", "link", "set", name, "up"});
   run_checked({"ip", "route", "replace", pod_cidr, "dev", name});

@@ -37,8 +37,8 @@ struct PodLink {
 // the pod (pilus's datapath is IPv4 for now).
 void create_pod_link(const PodLink& link);
 
-// The node side: a dummy device holding router_ip, and the whole pod CIDR
-// routed into it so that host traffic to unused pod addresses dies there
+// The node side: a portless bridge holding router_ip, and the whole pod CIDR
+// routed into it (where it is dropped) so that host traffic to unused pod addresses dies there
 // instead of following the default route off the machine.
 void ensure_host_device(const std::string& name, const std::string& router_ip, const std::string& pod_cidr);
 
