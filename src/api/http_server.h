@@ -1,0 +1,100 @@
+// The agent's HTTP/1.1 + JSON API server (Unix socket for the API, TCP for metrics), on Boost.Beast.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pilus::api {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  // Without the query string and not percent-decoded, so an encoded '/' cannot fool prefix routes.
+  std::string path;
+  // Decoded ('+' is a space); repeated keys keep their order (?pod=a&pod=b); "?flag" gives {"flag": [""]}.
+  std::map<std::string, std::vector<std::string>> query;
+  std::string body;
+
+  // First value of key, or fallback when the key is absent.
+  std::string query_value(const std::string& key, const std::string& fallback = "") const;
+  bool has_query(const std::string& key) const { return query.count(key) > 0; }
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+
+  static Response json(const nlohmann::json& j, int status = 200);
+  static Response error(int status, const std::string& message);  // body {"error": message}
+};
+
+// Writes one chunk to a streaming response; returns false once the client has gone away or the
+// server is stopping. An empty chunk writes nothing and only reports whether the stream is still
+// alive, including whether the client has closed its end: use it as a heartbeat while waiting.
+using StreamWriter = std::function<bool(std::string_view chunk)>;
+using Handler = std::function<Response(const Request&)>;
+using StreamHandler = std::function<void(const Request&, const StreamWriter&)>;
+
+// Percent-encodes everything but unreserved characters, for building query strings.
+std::string percent_encode(std::string_view s);
+// Decodes %XX (malformed escapes are kept as they are); '+' becomes a space when plus_is_space.
+std::string percent_decode(std::string_view s, bool plus_is_space = true);
+
+// Threading and handler contract:
+// - Routes must be registered before start().
+// - Handlers run on server threads, concurrently with each other. A thrown pilus::Error (or a JSON
+//   parse error) answers 400 {"error": what()}, any other exception 500.
+// - Plain handlers run on the I/O pool (start(threads)) and must return promptly: a handler that
+//   never returns blocks a pool thread, and stop() waits for it.
+// - Each stream runs on its own thread, answered with chunked transfer encoding (content type
+//   application/x-ndjson), and its connection is closed when the handler returns. Nothing is sent
+//   until the first non-empty chunk, so a handler that throws before writing still gets a proper
+//   400/500; one that throws later cuts the stream without the final chunk (the client sees an error).
+// - Shutdown: after stop() begins, every writer returns false and blocked writes are interrupted.
+//   A stream handler that waits for data must wake regularly (wait with a timeout of about a
+//   second, then call writer("") and return if it is false) or be woken by an on_stop() callback.
+//   stop() waits for stream handlers at most stop_grace (default 3 s); handlers still running
+//   then are detached with an error log, so they must not touch the server afterwards.
+class HttpServer {
+ public:
+  // Listens on a Unix socket path: the parent directory is created 0755 if missing, a stale socket
+  // file is replaced (but not one that a live server answers on), and the socket is chmod 0600.
+  // The destructor removes the socket file unless another server has replaced it since.
+  static std::unique_ptr<HttpServer> unix_socket(const std::string& path);
+  // Listens on TCP "host:port" ("[::1]:port" for IPv6). Port 0 picks an ephemeral port; port() tells.
+  static std::unique_ptr<HttpServer> tcp(const std::string& host_port);
+
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  void handle(const std::string& method, const std::string& path, Handler h);          // exact path
+  void handle_prefix(const std::string& method, const std::string& prefix, Handler h);  // longest prefix, after exact
+  void handle_stream(const std::string& method, const std::string& path, StreamHandler h);  // exact path
+
+  // Called at the beginning of stop(), e.g. to wake stream handlers waiting on a condition variable.
+  void on_stop(std::function<void()> callback);
+  void set_stop_grace(std::chrono::milliseconds grace);
+
+  void start(int threads = 4);  // returns at once; serves in background threads; at most once
+  void stop();                  // closes the listener and all connections, joins threads; idempotent
+  uint16_t port() const;        // TCP port (0 for a Unix socket)
+  const std::string& address() const { return address_; }  // socket path or host:port, for logs
+
+  struct State;  // implementation detail, shared with connection and stream threads
+
+ private:
+  HttpServer();
+  std::shared_ptr<State> state_;
+  std::string address_;
+};
+
+}  // namespace pilus::api
