@@ -6,7 +6,10 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <filesystem>
+
+#include <spdlog/spdlog.h>
 
 #include "common/error.h"
 #include "pod_bpf.skel.h"
@@ -38,7 +41,27 @@ void pin_program(bpf_program* prog, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// libbpf's messages go to the agent's log. Re-creating the clsact qdisc that an
+// earlier agent made is expected on every restart: that one kernel complaint is noise.
+int libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  char buf[2048];
+  vsnprintf(buf, sizeof(buf), format, args);
+  std::string msg(buf);
+  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  if (msg.find("Exclusivity flag on") != std::string::npos) return 0;
+  if (level == LIBBPF_WARN)
+    spdlog::warn("libbpf: {}", msg);
+  else
+    spdlog::debug("libbpf: {}", msg);
+  return 0;
+}
+
+}  // namespace
+
 Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
+  libbpf_set_print(libbpf_log);
   skel_ = pod_bpf__open();
   if (!skel_) throw system_error("opening the pod BPF object", errno);
   try {

@@ -1,6 +1,7 @@
 #include "endpoint/pod_process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -79,6 +80,8 @@ ProcessHandle start_pod_process(const ProcessSpec& spec) {
     if (devnull >= 0) dup2(devnull, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    // Nothing of the agent's (API socket, BPF fds) may leak into the pod.
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
