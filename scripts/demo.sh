@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make demo: start the agent, create the demo pods, show them talking through
+# the eBPF datapath, print status; then clean everything up (KEEP=1 keeps it).
+set -euo pipefail
+BUILD=${1:-build}
+PILUS="$(cd "$BUILD" && pwd)/pilus"
+LOG=/tmp/pilus-demo-agent.log
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+[ "$(id -u)" = 0 ] || { echo "the demo needs root (BPF programs, network namespaces)"; exit 1; }
+if [ -S /run/pilus/pilus.sock ] && "$PILUS" status >/dev/null 2>&1; then
+  echo "an agent is already running on /run/pilus/pilus.sock; stop it (pilus cleanup) first"; exit 1
+fi
+
+cleanup() {
+  if [ "${KEEP:-0}" = 1 ]; then
+    say "KEEP=1: the agent (pid $AGENT_PID) and pods stay; remove them with: $PILUS cleanup"
+  else
+    say "Cleaning up (run with KEEP=1 to keep the pods and the agent)"
+    "$PILUS" cleanup || true
+  fi
+}
+
+say "Starting the agent (log: $LOG)"
+"$PILUS" agent >"$LOG" 2>&1 &
+AGENT_PID=$!
+trap cleanup EXIT
+for _ in $(seq 50); do "$PILUS" status >/dev/null 2>&1 && break; sleep 0.2; done
+"$PILUS" status >/dev/null || { cat "$LOG"; exit 1; }
+
+say "Creating pods from examples/demo/pods.yaml"
+run "$PILUS" apply -f "$(dirname "$0")/../examples/demo/pods.yaml"
+run "$PILUS" get pods
+
+ip_of() { "$PILUS" get pods "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"]["podIP"])'; }
+in_pod() { local pod=$1; shift; ip netns exec "pl-default_$pod" "$@"; }
+BACKEND=$(ip_of backend); POSTGRES=$(ip_of postgres)
+ROUTER=$("$PILUS" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["routerIP"])')
+for _ in $(seq 50); do in_pod frontend curl -s -o /dev/null "http://$BACKEND/" && break; sleep 0.2; done
+
+say "frontend -> backend: HTTP on port 80 (pod to pod, redirected by the TC program)"
+run in_pod frontend curl -s -o /dev/null -w "HTTP %{http_code} from $BACKEND in %{time_total}s\n" "http://$BACKEND/"
+say "backend -> postgres: TCP 5432"
+run in_pod backend socat -T2 - "TCP:$POSTGRES:5432" </dev/null
+say "frontend -> node ($ROUTER): ICMP"
+run in_pod frontend ping -c 2 -W 1 "$ROUTER"
+say "frontend -> 192.0.2.1 (outside the node): dropped by the datapath, never routed off the machine"
+run in_pod frontend ping -c 1 -W 1 192.0.2.1 || echo "(no reply, as intended)"
+
+say "Agent status"
+run "$PILUS" status
+say "Connections tracked by the datapath"
+run "$PILUS" bpf ct
+say "Per-endpoint counters (forwarded and dropped, with reasons)"
+run "$PILUS" bpf endpoints
