@@ -37,10 +37,20 @@ class UndoLog {
   std::vector<std::function<void()>> steps_;
 };
 
+// Kinds the manifest layer knows but the agent does not act on yet are
+// refused: accepting a policy without enforcing it would be a silent hole.
+void require_handled_kinds(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) {
+  for (const auto& [doc, obj] : objects) {
+    if (!std::holds_alternative<manifest::NamespaceObject>(obj) && !std::holds_alternative<manifest::Pod>(obj))
+      fail("{}: kind {} is not enforced by this pilus version yet; nothing was applied", doc.describe(), doc.kind);
+  }
+}
+
 }  // namespace
 
 nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
   auto objects = manifest::parse_all(sources);
+  require_handled_kinds(objects);
   Lock lock(mutex_);
 
   // Plan: every check that can fail runs before anything changes.
@@ -151,6 +161,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
 
 nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
   auto objects = manifest::parse_all(sources);
+  require_handled_kinds(objects);
   Lock lock(mutex_);
   for (const auto& [doc, obj] : objects) {
     if (const auto* ns = std::get_if<manifest::NamespaceObject>(&obj); ns && ns->name == "default")
