@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   agent->add_option("--bpf-root", config.bpf_root, "where maps and programs are pinned");
   agent->add_option("--host-device", config.host_device, "name of the node-side dummy link");
   agent->add_option("--cgroup", config.cgroup, "cgroup (under the cgroup2 mount) for pod processes");
-  agent->add_option("--metrics-addr", config.metrics_addr, "Prometheus metrics address");
+  agent->add_option("--metrics-addr", config.metrics_addr, "Prometheus metrics address (empty: none)");
   agent->add_option("--ct-max", config.ct_max, "conntrack map size");
   agent->add_option("--ct-gc-interval", config.ct_gc_interval_s, "seconds between conntrack GC runs");
   agent->add_option("--log-level", log_level, "trace, debug, info, warn, error");

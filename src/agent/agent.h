@@ -47,6 +47,10 @@ class Agent {
   nlohmann::json bpf_ipcache() const;
   nlohmann::json bpf_endpoints() const;
 
+  // Prometheus text for /metrics (agent_metrics.cpp).
+  std::string metrics_text() const;
+  uint64_t lost_events() const;
+
   // Deletes expired conntrack entries; returns how many.
   size_t conntrack_gc();
 

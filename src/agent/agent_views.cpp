@@ -118,6 +118,7 @@ nlohmann::json Agent::status() const {
           {"endpoints", endpoints},
           {"identities", identities_->pod_identity_count()},
           {"ipv6", "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)"},
+          {"lostEvents", lost_events()},
           {"conntrackGC", {{"runs", ct_gc_runs_.load()}, {"deleted", ct_gc_deleted_.load()}}},
           {"kernelFeatures", features},
           {"maps", maps}};

@@ -51,6 +51,18 @@ int run_agent(const AgentConfig& config) {
   auto server = api::HttpServer::unix_socket(config.socket);
   register_api_routes(*server, agent);
   server->start();
+  std::unique_ptr<api::HttpServer> metrics;
+  if (!config.metrics_addr.empty()) {
+    metrics = api::HttpServer::tcp(config.metrics_addr);
+    metrics->handle("GET", "/metrics", [&agent](const api::Request&) {
+      api::Response r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = agent.metrics_text();
+      return r;
+    });
+    metrics->start(2);
+    spdlog::info("serving Prometheus metrics on {}/metrics", config.metrics_addr);
+  }
   {
     std::ofstream pidfile(pidfile_path(config.state_dir), std::ios::trunc);
     pidfile << getpid() << " " << endpoint::process_start_time(getpid()).value_or(0) << "\n";
@@ -60,6 +72,7 @@ int run_agent(const AgentConfig& config) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}: stopping the agent; the datapath keeps running", strsignal(sig));
+  if (metrics) metrics->stop();
   server->stop();
   std::filesystem::remove(config.socket);
   std::filesystem::remove(pidfile_path(config.state_dir));

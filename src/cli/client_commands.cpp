@@ -125,6 +125,7 @@ int status_command(const ClientOptions& o, bool verbose) {
   std::cout << fmt::format("IPv6:         {}\n", str(s["ipv6"]));
   std::cout << fmt::format("Conntrack GC: {} runs, {} expired entries deleted\n", str(s["conntrackGC"]["runs"]),
                            str(s["conntrackGC"]["deleted"]));
+  std::cout << fmt::format("Lost events:  {} (datapath events the ring buffer had no room for)\n", str(s["lostEvents"]));
   size_t ok = 0, total = 0;
   std::string missing;
   for (const auto& f : s["kernelFeatures"]) {
