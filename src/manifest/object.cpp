@@ -28,6 +28,11 @@ Object parse_as(const Document& d) {
 constexpr KindInfo kKinds[] = {
     {NamespaceObject::kKind, "v1", Scope::kCluster, parse_as<NamespaceObject, parse_namespace>},
     {Pod::kKind, "v1", Scope::kNamespaced, parse_as<Pod, parse_pod>},
+    {NetworkPolicy::kKind, "networking.k8s.io/v1", Scope::kNamespaced, parse_as<NetworkPolicy, parse_network_policy>},
+    {CiliumNetworkPolicy::kKind, "cilium.io/v2", Scope::kNamespaced,
+     parse_as<CiliumNetworkPolicy, parse_cilium_network_policy>},
+    {CiliumClusterwideNetworkPolicy::kKind, "cilium.io/v2", Scope::kCluster,
+     parse_as<CiliumClusterwideNetworkPolicy, parse_cilium_clusterwide_network_policy>},
 };
 
 std::string supported_kinds() {

@@ -6,15 +6,17 @@
 #include <variant>
 #include <vector>
 
+#include "manifest/cilium_network_policy.h"
 #include "manifest/document.h"
 #include "manifest/namespace.h"
+#include "manifest/network_policy.h"
 #include "manifest/pod.h"
 
 namespace pilus::manifest {
 
 // Adding a kind: a <kind>.h/.cpp with a struct (with `static constexpr kKind`) and
 // parse_<kind>(const Document&), an alternative here, and a row in kKinds in object.cpp.
-using Object = std::variant<NamespaceObject, Pod>;
+using Object = std::variant<NamespaceObject, Pod, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy>;
 
 // Strict: unknown kind, unsupported apiVersion or any invalid field throws.
 Object parse_object(const Document& d);
