@@ -1,0 +1,65 @@
+// Pods reach each other and the node over ICMP, TCP and UDP; nothing gets past the node.
+#include <gmock/gmock.h>
+
+#include "e2e/scenario.h"
+
+namespace pilus::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Connectivity = PodNetworkTest;
+
+TEST_F(Connectivity, ThreePodsReachEachOtherBothWaysOverIcmpTcpAndUdp) {
+  create_pods({server_pod("alpha"), server_pod("beta"), server_pod("gamma")});
+
+  for (const char* from : {"alpha", "beta", "gamma"}) {
+    for (const char* to : {"alpha", "beta", "gamma"}) {
+      if (std::string(from) == to) continue;
+      expect_ping(pod(from), pod(to));
+      expect_reachable(pod(from), pod(to), kTcpPort, "tcp");
+      expect_reachable(pod(from), pod(to), kUdpPort, "udp");
+    }
+  }
+}
+
+TEST_F(Connectivity, PodsReachTheNodeAtTheRouterAddressAndTheNodeReachesPods) {
+  create_pods({server_pod("alpha"), server_pod("beta"), server_pod("gamma")});
+  // The node's address for its pods is the first one of the pod CIDR.
+  auto status = nlohmann::json::parse(agent().pilus({"status", "-o", "json"}).out);
+  ASSERT_EQ(status["routerIP"], agent().router_ip()) << "pod CIDR " << agent().pod_cidr();
+  HostServer node_server(agent().router_ip(), kNodePort, "node");
+
+  for (const char* name : {"alpha", "beta", "gamma"}) {
+    expect_ping(pod(name), node());
+    expect_reachable(pod(name), node(), kNodePort, "tcp");
+    expect_reachable(pod(name), node(), kNodePort, "udp");
+
+    expect_ping(node(), pod(name));
+    expect_reachable(node(), pod(name), kTcpPort, "tcp");
+    expect_reachable(node(), pod(name), kUdpPort, "udp");
+  }
+}
+
+TEST_F(Connectivity, NothingLeavesTheNodeTrafficToTheOutsideIsDroppedAndCounted) {
+  create_pods({server_pod("alpha")});
+  uint64_t dropped_before = datapath_packets("alpha", "NO_ROUTE_TO_OUTSIDE", "egress");
+
+  expect_no_ping(pod("alpha"), outside(kOutsideIp));
+  expect_unreachable(pod("alpha"), outside(kOutsideIp), kTcpPort, "tcp");
+  expect_unreachable(pod("alpha"), outside(kOutsideIp), kUdpPort, "udp");
+
+  // The datapath's own count is the evidence that the packets died there,
+  // rather than being handed to the node's real interfaces: one echo request,
+  // at least one SYN and one datagram.
+  EXPECT_GE(datapath_packets("alpha", "NO_ROUTE_TO_OUTSIDE", "egress"), dropped_before + 3)
+      << agent().bpf_endpoints().dump();
+  // Dropped before conntrack: no flow towards the outside was ever tracked.
+  for (const auto& flow : agent().bpf_conntrack())
+    EXPECT_THAT(flow["destination"].get<std::string>(), Not(HasSubstr(kOutsideIp))) << flow.dump();
+  // The pod itself is still fine.
+  expect_ping(pod("alpha"), node());
+}
+
+}  // namespace
+}  // namespace pilus::e2e

@@ -1,0 +1,172 @@
+// End-to-end harness: a private pilus agent per test (own state dir, socket, pins, host
+// device, cgroup, pod CIDR and Kubernetes namespace) plus the processes scenarios run.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pilus::e2e {
+
+using namespace std::chrono_literals;
+
+// Harness failures (an agent that does not start, a command that should have
+// worked) are exceptions: gtest reports them with the message and the test stops.
+struct HarnessError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct CommandResult {
+  std::vector<std::string> argv;
+  int exit_code = -1;  // 128 + signal when killed by one
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+
+  bool ok() const { return exit_code == 0 && !timed_out; }
+  // The command line, how it ended and its output, for failure messages.
+  std::string describe() const;
+};
+
+// A child process whose stdout and stderr are collected through pipes. Output
+// is read only in wait(), so a background child must print little (a pipe
+// buffer's worth) before then. Dropped while running, it is killed by its pid.
+class ChildProcess {
+ public:
+  explicit ChildProcess(std::vector<std::string> argv, const std::string& stdin_text = "");
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // True once the child has exited (it stays unreaped until wait()).
+  bool exited() const;
+  // Feeds stdin, collects output until exit; SIGKILLs the child after `timeout`.
+  CommandResult wait(std::chrono::milliseconds timeout);
+
+ private:
+  std::vector<std::string> argv_;
+  std::string stdin_text_;
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
+};
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_text = "",
+                          std::chrono::milliseconds timeout = 30s);
+
+// Paths CTest hands to the suite (PILUS_BIN, PILUS_NETPROBE).
+std::string pilus_bin();
+std::string netprobe_bin();
+
+// A pod manifest as a user would write it; yaml() renders it.
+struct PodManifest {
+  std::string ns;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> command;  // empty: the netns is left idle
+
+  std::string yaml() const;
+};
+std::string namespace_yaml(const std::string& name);
+// One multi-document YAML stream, in order.
+std::string join_documents(const std::vector<std::string>& documents);
+std::string join_pods(const std::vector<PodManifest>& pods);
+
+// Kernel-side facts checked by scenarios, read without going through pilus.
+bool netns_exists(const std::string& name);
+std::vector<std::string> netns_with_prefix(const std::string& prefix);
+bool link_exists(const std::string& name);
+bool process_gone(pid_t pid);  // no such process, or a zombie nobody reaped yet
+bool process_in_netns(pid_t pid, const std::string& netns);
+std::string cgroup2_mount();
+
+// One pilus agent started by this test, with names nobody else uses. Its
+// destructor always runs `pilus cleanup` for its state dir and kills only the
+// agent pid it started; it prints the agent's logs when the test failed.
+class TestAgent {
+ public:
+  struct Options {
+    int pod_cidr_prefix = 24;  // a random unused 10.244.<100..199>.0/<prefix>
+  };
+  TestAgent() : TestAgent(Options{}) {}
+  explicit TestAgent(Options options);
+  ~TestAgent();
+  TestAgent(const TestAgent&) = delete;
+  TestAgent& operator=(const TestAgent&) = delete;
+
+  // Names this agent owns.
+  const std::string& tag() const { return tag_; }
+  std::string ns() const { return "e2e-" + tag_; }  // the test's Kubernetes namespace
+  const std::string& pod_cidr() const { return pod_cidr_; }
+  const std::string& router_ip() const { return router_ip_; }
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& socket() const { return socket_; }
+  const std::string& bpf_root() const { return bpf_root_; }
+  const std::string& host_device() const { return host_device_; }
+  const std::string& metrics_addr() const { return metrics_addr_; }
+  std::string cgroup_dir() const { return cgroup2_mount() + "/" + cgroup_; }
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+
+  // Lifecycle of the agent process.
+  void start();
+  // Sends `signal` and waits for the agent to exit; returns its exit code (128+sig when killed).
+  int stop(int signal);
+  void restart(int signal);
+  // `pilus cleanup --state-dir`; reaps the agent it stops.
+  CommandResult cleanup();
+
+  // Client commands (with this agent's --socket).
+  CommandResult pilus(std::vector<std::string> args, const std::string& stdin_text = "") const;
+  CommandResult try_apply(const std::string& yaml) const;
+  CommandResult try_remove(const std::string& yaml) const;
+  void apply(const std::string& yaml) const;   // throws with pilus's error on failure
+  void remove(const std::string& yaml) const;  // `pilus delete -f -`
+  nlohmann::json pods() const;                 // the "items" of `get pods -o json`
+  nlohmann::json pod(const std::string& ns, const std::string& name) const;
+  std::string pod_ip(const std::string& ns, const std::string& name) const;
+  nlohmann::json identities() const;  // the "items" of `get identities -o json`
+  nlohmann::json bpf_endpoints() const;
+  nlohmann::json bpf_conntrack() const;
+
+  CommandResult run_in_pod(const std::string& ns, const std::string& name, const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = 30s) const;
+
+  std::string stdout_log() const;
+  std::string stderr_log() const;
+
+ private:
+  void wait_until_serving();
+  void reap(std::chrono::milliseconds timeout, int* exit_code);
+  void tear_down();
+  std::vector<std::string> remove_leftovers();
+
+  Options options_;
+  std::string tag_, work_dir_, state_dir_, socket_, bpf_root_, host_device_, cgroup_, pod_cidr_, router_ip_,
+      metrics_addr_;
+  pid_t pid_ = -1;
+  bool cleaned_up_ = false;
+};
+
+// A TCP and UDP echo server in the host namespace, bound to one address only
+// (so it cannot clash with anything else on the machine), answering like
+// netprobe ("NAME: <msg>"). Killed by its pid when dropped.
+class HostServer {
+ public:
+  HostServer(const std::string& ip, int port, const std::string& name);
+  ~HostServer();
+  HostServer(const HostServer&) = delete;
+  HostServer& operator=(const HostServer&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+}  // namespace pilus::e2e
