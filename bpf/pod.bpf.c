@@ -1,8 +1,9 @@
 /* Per-pod datapath, attached to the host side of every pod veth:
- *   from_pod: tc ingress (packets the pod sends)
- *   to_pod:   tc egress  (packets delivered to the pod)
+ *   from_pod: tc ingress (packets the pod sends: its egress policy)
+ *   to_pod:   tc egress  (packets delivered to the pod: its ingress policy)
  * Composes the concerns in lib/; each step may end the packet with a named
- * drop reason. */
+ * drop reason. Replies of tracked connections skip policy (stateful); every
+ * other packet is checked, so a removed allow also cuts established flows. */
 #include "lib/common.h"
 #include "lib/conntrack.h"
 #include "lib/drop.h"
@@ -12,8 +13,31 @@
 #include "lib/ipcache.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
+#include "lib/policy.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Policy and conntrack for one hook: returns 0 to go on, or a drop verdict. */
+static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
+				   __u8 scope, __u32 peer_identity, __u8 trace_point)
+{
+	int ct = ct_lookup(ctx, scope);
+
+	if (ct == CT_REPLY)
+		return 0;
+	int ret = policy_check(ep, ctx->dir, peer_identity, &ctx->pkt);
+	if (ret < 0) {
+		emit_event(skb, ctx, EVENT_POLICY_VERDICT, -ret);
+		return drop_packet(skb, ctx, -ret);
+	}
+	if (ct == CT_NEW) {
+		ret = ct_create(ctx, scope);
+		if (ret < 0)
+			return drop_packet(skb, ctx, -ret);
+		emit_event(skb, ctx, EVENT_TRACE, trace_point);
+	}
+	return 0;
+}
 
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
@@ -42,11 +66,9 @@ int from_pod(struct __sk_buff *skb)
 	if (!dst && !to_host)
 		return drop_packet(skb, &ctx, DROP_NO_ROUTE_OUTSIDE);
 
-	ret = ct_process(&ctx, CT_EGRESS);
-	if (ret < 0)
-		return drop_packet(skb, &ctx, -ret);
-	if (ret == CT_NEW)
-		emit_event(skb, &ctx, EVENT_TRACE, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
+	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
+	if (ret)
+		return ret;
 
 	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
 	if (dst)
@@ -72,9 +94,15 @@ int to_pod(struct __sk_buff *skb)
 	ctx.dst_identity = dst->identity;
 	ctx.src_identity = ipcache_identity(ctx.pkt.saddr);
 
-	ret = ct_process(&ctx, CT_INGRESS);
-	if (ret < 0)
-		return drop_packet(skb, &ctx, -ret);
+	/* The node itself may always reach its pods (Cilium's allow-localhost). */
+	if (ctx.src_identity == IDENTITY_HOST) {
+		if (ct_lookup(&ctx, CT_INGRESS) == CT_NEW && (ret = ct_create(&ctx, CT_INGRESS)) < 0)
+			return drop_packet(skb, &ctx, -ret);
+	} else {
+		ret = enforce(skb, &ctx, dst, CT_INGRESS, ctx.src_identity, TRACE_TO_ENDPOINT);
+		if (ret)
+			return ret;
+	}
 
 	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
 	return TC_ACT_OK;

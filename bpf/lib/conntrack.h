@@ -1,8 +1,10 @@
 /* Connection tracking in an LRU hash, with per-state lifetimes.
  *
  * API:
- *   ct_process(ctx, scope) -> CT_NEW | CT_ESTABLISHED | CT_REPLY,
- *                             or -DROP_CT_MAP_INSERTION_FAILED
+ *   ct_lookup(ctx, scope) -> CT_NEW | CT_ESTABLISHED | CT_REPLY (and counts
+ *                            the packet on the entry it found)
+ *   ct_create(ctx, scope) -> 0 or -DROP_CT_MAP_INSERTION_FAILED; called for
+ *                            CT_NEW once policy has allowed the packet
  *
  * Lookup order: the packet's own tuple in `scope` (the connection was opened
  * in this direction), then the reversed tuple in the other scope (this is a
@@ -67,7 +69,7 @@ static __always_inline void ct_touch(struct ct_entry *e, const struct packet *pk
 		e->expires = expires;
 }
 
-static __always_inline int ct_process(struct pkt_ctx *ctx, __u8 scope)
+static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope)
 {
 	const struct packet *pkt = &ctx->pkt;
 	__u32 now = mono_seconds();
@@ -94,7 +96,18 @@ static __always_inline int ct_process(struct pkt_ctx *ctx, __u8 scope)
 		ctx->is_reply = 1;
 		return CT_REPLY;
 	}
+	return CT_NEW;
+}
 
+static __always_inline int ct_create(struct pkt_ctx *ctx, __u8 scope)
+{
+	const struct packet *pkt = &ctx->pkt;
+	__u32 now = mono_seconds();
+	struct ct_key key = {
+		.saddr = pkt->saddr, .daddr = pkt->daddr,
+		.sport = pkt->sport, .dport = pkt->dport,
+		.proto = pkt->proto, .scope = scope,
+	};
 	struct ct_entry entry = {
 		.created = now,
 		.src_identity = ctx->src_identity,
@@ -103,5 +116,5 @@ static __always_inline int ct_process(struct pkt_ctx *ctx, __u8 scope)
 	ct_touch(&entry, pkt, 0, now);
 	if (bpf_map_update_elem(&conntrack, &key, &entry, BPF_ANY) < 0)
 		return -DROP_CT_MAP_INSERTION_FAILED;
-	return CT_NEW;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "agent/cleanup.h"
@@ -52,16 +53,27 @@ int main(int argc, char** argv) {
   status->add_flag("--verbose", verbose, "list every kernel feature probed");
   status->add_option("-o,--output", client.output, "table or json");
 
-  std::string map, verb = "list";
-  auto* bpf = app.add_subcommand("bpf", "raw datapath state: ct | ipcache | endpoints");
-  bpf->add_option("map", map, "ct | ipcache | endpoints")->required();
-  bpf->add_option("verb", verb, "list");
+  std::string map, verb = "list", bpf_pod;
+  auto* bpf = app.add_subcommand("bpf", "raw datapath state: ct | ipcache | endpoints | policy");
+  bpf->add_option("map", map, "ct | ipcache | endpoints | policy")->required();
+  bpf->add_option("verb", verb, "list (get for policy)");
+  bpf->add_option("pod", bpf_pod, "for policy: NAMESPACE/POD");
+
+  std::string trace_from, trace_to, trace_dport = "80/tcp";
+  auto* policy = app.add_subcommand("policy", "policy tools");
+  auto* trace = policy->add_subcommand("trace", "would this traffic be allowed, and by which rule?");
+  policy->require_subcommand(1);
+  trace->add_option("--from", trace_from, "source pod (namespace/name) or address")->required();
+  trace->add_option("--to", trace_to, "destination pod (namespace/name) or address")->required();
+  trace->add_option("--dport", trace_dport, "PORT/PROTO, e.g. 80/tcp");
+  trace->add_option("-o,--output", client.output, "table or json");
   bpf->add_option("-o,--output", client.output, "table or json");
 
   auto* cleanup = app.add_subcommand("cleanup", "remove everything pilus created on this node");
   cleanup->add_option("--state-dir", config.state_dir, "state directory of the agent to clean up after");
 
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("pilus"));  // stdout is for command output
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(log_level));
   try {
@@ -74,8 +86,15 @@ int main(int argc, char** argv) {
     if (*get) return pilus::cli::get_command(client, kind, name);
     if (*status) return pilus::cli::status_command(client, verbose);
     if (*bpf) {
-      if (verb != "list") pilus::fail("unknown verb \"{}\" for `pilus bpf {}` (known: list)", verb, map);
-      return pilus::cli::bpf_command(client, map);
+      if (map == "policy") {
+        if (verb != "get") pilus::fail("usage: pilus bpf policy get NAMESPACE/POD");
+      } else if (verb != "list") {
+        pilus::fail("unknown verb \"{}\" for `pilus bpf {}` (known: list)", verb, map);
+      }
+      return pilus::cli::bpf_command(client, map, bpf_pod);
+    }
+    if (*trace) {
+      return pilus::cli::policy_trace_command(client, trace_from, trace_to, trace_dport);
     }
     if (*cleanup) {
       config.socket = client.socket;

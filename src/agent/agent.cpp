@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "datapath/host_network.h"
 #include "endpoint/ipv4.h"
+#include "policy/policy_conversion.h"
 
 namespace pilus::agent {
 namespace fs = std::filesystem;
@@ -93,8 +94,13 @@ void Agent::restore() {
       throw;
     }
   }
-  identities_->release_unused();
+  for (auto& [key, body] : store_.list("policies")) {
+    manifest::Document doc = manifest::document_from_json(body, "store");
+    policies_.insert_or_assign(key, PolicyState{doc, policy::convert_policy(manifest::parse_object(doc))});
+  }
   sync_host_addresses();
+  regenerate_policy();
+  identities_->release_unused();
   remove_stale_map_entries();
 }
 
@@ -121,6 +127,8 @@ void Agent::sync_host_addresses() {
     auto v = ipcache.lookup(k);
     if (v && (v->flags & IPCACHE_F_HOST) && !host_ips.count(ntohl(k.ip4))) ipcache.erase(k);
   }
+  host_ips_.clear();
+  for (uint32_t ip : host_ips) host_ips_.push_back(endpoint::Ipv4{ip});
 }
 
 // After a restart: entries for endpoints that no longer exist are removed one

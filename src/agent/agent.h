@@ -23,6 +23,8 @@
 #include "identity/identity_allocator.h"
 #include "manifest/document.h"
 #include "manifest/object.h"
+#include "policy/policy_resolver.h"
+#include "policy/policy_rule.h"
 #include "store/file_store.h"
 
 namespace pilus::agent {
@@ -46,6 +48,11 @@ class Agent {
   nlohmann::json bpf_conntrack() const;
   nlohmann::json bpf_ipcache() const;
   nlohmann::json bpf_endpoints() const;
+  nlohmann::json policies() const;
+  nlohmann::json bpf_policy(const std::string& pod) const;
+  // Verdict for a packet from a pod to a pod ("ns/name") or an address, as the datapath decides it.
+  nlohmann::json policy_trace(const std::string& from, const std::string& to, uint16_t port,
+                              const std::string& protocol) const;
 
   // Prometheus text for /metrics (agent_metrics.cpp).
   std::string metrics_text() const;
@@ -74,6 +81,11 @@ class Agent {
   uint16_t allocate_endpoint_id() const;
   void save_pod(const manifest::Document& doc, const endpoint::Endpoint& ep);
 
+  // Policy (agent_policy.cpp); caller holds mutex_.
+  void regenerate_policy();
+  uint16_t initial_policy_flags(const manifest::Pod& pod) const;
+  policy::ResolverInput policy_input() const;
+
   void maintenance_loop();
   void reap_pod_processes();
 
@@ -94,6 +106,15 @@ class Agent {
     endpoint::Endpoint ep;
   };
   std::map<std::string, PodState> pods_;  // key: namespace/name
+  struct PolicyState {
+    manifest::Document doc;
+    policy::ConvertedPolicy converted;
+  };
+  std::map<std::string, PolicyState> policies_;  // key: Kind/namespace/name
+  std::vector<policy::PolicyRule> rules_;        // all policies' rules, as resolved
+  policy::ResolvedPolicy resolved_;
+  std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities_;
+  std::vector<endpoint::Ipv4> host_ips_;
 
   std::atomic<size_t> ct_gc_deleted_{0};
   std::atomic<uint64_t> ct_gc_runs_{0};

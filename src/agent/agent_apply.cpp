@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "common/error.h"
+#include "policy/policy_conversion.h"
 
 namespace pilus::agent {
 
@@ -38,12 +39,17 @@ class UndoLog {
 };
 
 // Kinds the manifest layer knows but the agent does not act on yet are
-// refused: accepting a policy without enforcing it would be a silent hole.
+// refused: accepting an object without enforcing it would be a silent hole.
 void require_handled_kinds(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) {
   for (const auto& [doc, obj] : objects) {
-    if (!std::holds_alternative<manifest::NamespaceObject>(obj) && !std::holds_alternative<manifest::Pod>(obj))
+    if (!std::holds_alternative<manifest::NamespaceObject>(obj) && !std::holds_alternative<manifest::Pod>(obj) &&
+        !policy::is_policy(obj))
       fail("{}: kind {} is not enforced by this pilus version yet; nothing was applied", doc.describe(), doc.kind);
   }
+}
+
+std::string policy_key_of(const manifest::Document& doc) {
+  return doc.kind + "/" + (manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "") + "/" + doc.name();
 }
 
 }  // namespace
@@ -73,6 +79,14 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
            doc.describe(), pod->ns);
     new_pods++;
   }
+  std::map<std::string, policy::ConvertedPolicy> converted;
+  for (const auto& [doc, obj] : objects)
+    if (policy::is_policy(obj)) {
+      if (manifest::is_namespaced_kind(doc.kind) && !known_ns.count(doc.ns()))
+        fail("{}: metadata.namespace: namespace \"{}\" not found; apply a Namespace manifest first (or in the same file)",
+             doc.describe(), doc.ns());
+      converted[policy_key_of(doc)] = policy::convert_policy(obj);
+    }
   if (new_pods > ipam_.available())
     fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
          ipam_.available());
@@ -142,7 +156,12 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
         results.push_back(result("Pod", pod->ns, pod->name, "configured"));
         continue;
       }
-      endpoint::Endpoint ep = create_endpoint(*pod);
+      endpoint::Endpoint ep;
+      try {
+        ep = create_endpoint(*pod);
+      } catch (const std::exception& e) {
+        fail("{}: {}", doc.describe(), e.what());
+      }
       pods_.insert_or_assign(key, PodState{doc, *pod, ep});
       save_pod(doc, ep);
       undo.add([this, key] {
@@ -152,11 +171,46 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       });
       results.push_back(result("Pod", pod->ns, pod->name, "created"));
     }
+
+    nlohmann::json notes = nlohmann::json::array();
+    for (const auto& [doc, obj] : objects) {
+      if (!policy::is_policy(obj)) continue;
+      const std::string key = policy_key_of(doc);
+      const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
+      for (const auto& n : converted[key].notes) notes.push_back(n);
+      auto it = policies_.find(key);
+      if (it != policies_.end() && it->second.doc.body == doc.body) {
+        results.push_back(result(doc.kind, ns, doc.name(), "unchanged"));
+        continue;
+      }
+      std::optional<PolicyState> old;
+      if (it != policies_.end()) old = it->second;
+      policies_.insert_or_assign(key, PolicyState{doc, converted[key]});
+      store_.put("policies", key, doc.body);
+      undo.add([this, key, old] {
+        if (old) {
+          policies_.insert_or_assign(key, *old);
+          store_.put("policies", key, old->doc.body);
+        } else {
+          policies_.erase(key);
+          store_.erase("policies", key);
+        }
+      });
+      results.push_back(result(doc.kind, ns, doc.name(), old ? "configured" : "created"));
+    }
+    regenerate_policy();
+    nlohmann::json response = {{"results", results}};
+    if (!notes.empty()) response["notes"] = notes;
+    return response;
   } catch (...) {
     undo.rollback();
+    try {
+      regenerate_policy();
+    } catch (const std::exception& e) {
+      spdlog::error("restoring the policy after a failed apply: {}", e.what());
+    }
     throw;
   }
-  return {{"results", results}};
 }
 
 nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
@@ -186,6 +240,17 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       results.push_back(result("Pod", pod->ns, pod->name, "not found"));
   }
   for (const auto& [doc, obj] : objects) {
+    if (!policy::is_policy(obj)) continue;
+    const std::string key = policy_key_of(doc);
+    const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
+    if (policies_.erase(key)) {
+      store_.erase("policies", key);
+      results.push_back(result(doc.kind, ns, doc.name(), "deleted"));
+    } else {
+      results.push_back(result(doc.kind, ns, doc.name(), "not found"));
+    }
+  }
+  for (const auto& [doc, obj] : objects) {
     const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
     if (!ns) continue;
     std::vector<std::string> keys;
@@ -200,6 +265,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       results.push_back(result("Namespace", "", ns->name, "not found"));
     }
   }
+  regenerate_policy();
   return {{"results", results}};
 }
 

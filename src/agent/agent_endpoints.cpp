@@ -37,6 +37,7 @@ void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {
   info.ifindex = static_cast<uint32_t>(ep.ifindex);
   info.identity = ep.identity;
   info.endpoint_id = ep.id;
+  if (auto it = resolved_.endpoints.find(ep.id); it != resolved_.endpoints.end()) info.flags = it->second.flags;
   std::memcpy(info.host_mac, ep.host_mac.data(), 6);
   std::memcpy(info.pod_mac, ep.pod_mac.data(), 6);
   // ipcache first: a peer must know who the pod is before the pod can talk.
@@ -64,6 +65,7 @@ endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {
          ep.key(), ep.netns, ep.host_if);
   ep.ip = ipam_.allocate();
   ep.identity = identities_->acquire(identity_labels(pod));
+  resolved_.endpoints[ep.id] = {initial_policy_flags(pod), {}, {}};
   try {
     datapath::netns_add(ep.netns);
     datapath::create_pod_link({ep.netns, ep.host_if, ep.host_mac, ep.pod_mac, endpoint::to_string(ep.ip),

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <sys/utsname.h>
 
+#include <fmt/format.h>
+
 #include "agent/agent.h"
 #include "datapath/drop_reason_names.h"
 #include "endpoint/ipv4.h"
@@ -102,10 +104,13 @@ nlohmann::json Agent::status() const {
                     {"pressure", m.max_entries ? double(m.entries) / double(m.max_entries) : 0.0}});
   utsname u{};
   uname(&u);
-  size_t endpoints = 0;
+  size_t endpoints = 0, policies = 0, l7_rules = 0;
   {
     Lock lock(mutex_);
     endpoints = pods_.size();
+    policies = policies_.size();
+    for (const auto& r : rules_)
+      if (!r.http.empty()) l7_rules++;
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
   return {{"health", "Ok"},
@@ -117,6 +122,10 @@ nlohmann::json Agent::status() const {
           {"datapath", restored_datapath_ ? "adopted pinned maps from a previous agent" : "loaded fresh"},
           {"endpoints", endpoints},
           {"identities", identities_->pod_identity_count()},
+          {"policies", policies},
+          {"l7Policy",
+           l7_rules ? fmt::format("not yet enforced: {} rules with HTTP rules are stored and enforced at L4 only", l7_rules)
+                    : std::string("no HTTP rules")},
           {"ipv6", "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)"},
           {"lostEvents", lost_events()},
           {"conntrackGC", {{"runs", ct_gc_runs_.load()}, {"deleted", ct_gc_deleted_.load()}}},

@@ -29,6 +29,21 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   get("/v1/bpf/ct", [&] { return agent.bpf_conntrack(); });
   get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
   get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
+  get("/v1/policies", [&] { return agent.policies(); });
+  server.handle("GET", "/v1/bpf/policy",
+                [&](const Request& r) { return Response::json(agent.bpf_policy(r.query_value("pod"))); });
+  server.handle("GET", "/v1/policy/trace", [&](const Request& r) {
+    std::string port = r.query_value("port", "0");
+    int p = 0;
+    try {
+      p = std::stoi(port);
+    } catch (...) {
+      p = -1;
+    }
+    if (p < 0 || p > 65535) fail("--dport: \"{}\" is not a port number", port);
+    return Response::json(agent.policy_trace(r.query_value("from"), r.query_value("to"), static_cast<uint16_t>(p),
+                                             r.query_value("protocol", "tcp")));
+  });
   server.handle("POST", "/v1/apply",
                 [&](const Request& r) { return Response::json(agent.apply(sources_from_request(r.body))); });
   server.handle("POST", "/v1/delete",

@@ -34,8 +34,14 @@ std::vector<std::string> cleanup(const AgentConfig& flags) {
   std::vector<std::string> done;
   AgentConfig config = flags;
   std::vector<endpoint::Endpoint> endpoints;
-  if (fs::exists(flags.state_dir)) {
-    stop_running_agent(flags.state_dir, done);
+  // Without the config an agent saved, nothing says which names are pilus's
+  // here: removing the defaults could wreck another agent. Touch nothing.
+  if (!fs::exists(flags.state_dir + "/config")) {
+    done.push_back("nothing to clean up: no pilus agent state in " + flags.state_dir);
+    return done;
+  }
+  stop_running_agent(flags.state_dir, done);
+  {
     store::FileStore store(flags.state_dir);
     if (auto saved = store.get("config", "agent")) config = config_from_json(*saved);
     for (const auto& [key, body] : store.list("pods")) endpoints.push_back(endpoint::endpoint_from_json(body.at("endpoint")));

@@ -47,13 +47,14 @@ int run_agent(const AgentConfig& config) {
   signal(SIGPIPE, SIG_IGN);
 
   int lock_fd = lock_state_dir(config.state_dir);
-  Agent agent(config);
+  // Listen first: an address in use must stop the agent before it changes anything.
   auto server = api::HttpServer::unix_socket(config.socket);
+  std::unique_ptr<api::HttpServer> metrics;
+  if (!config.metrics_addr.empty()) metrics = api::HttpServer::tcp(config.metrics_addr);
+  Agent agent(config);
   register_api_routes(*server, agent);
   server->start();
-  std::unique_ptr<api::HttpServer> metrics;
-  if (!config.metrics_addr.empty()) {
-    metrics = api::HttpServer::tcp(config.metrics_addr);
+  if (metrics) {
     metrics->handle("GET", "/metrics", [&agent](const api::Request&) {
       api::Response r;
       r.content_type = "text/plain; version=0.0.4";

@@ -107,8 +107,20 @@ int get_command(const ClientOptions& o, const std::string& kind, const std::stri
     Table t({"NAME", "LABELS"});
     for (const auto& n : r["items"]) t.add({str(n["metadata"]["name"]), labels_text(n["metadata"]["labels"])});
     std::cout << t.render();
+  } else if (kind == "policies" || kind == "policy" || kind == "cnp" || kind == "netpol") {
+    json r = call(o, "GET", "/v1/policies");
+    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "name");
+    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    Table t({"KIND", "NAMESPACE", "NAME", "SELECTS", "RULES", "L7 RULES"});
+    for (const auto& p : r["items"]) {
+      std::string selects;
+      for (const auto& s : p["selects"]) selects += (selects.empty() ? "" : " | ") + s.get<std::string>();
+      t.add({str(p["kind"]), p["namespace"].get<std::string>().empty() ? "<cluster>" : str(p["namespace"]),
+             str(p["name"]), selects, std::to_string(p["rules"].size()), str(p["l7Rules"])});
+    }
+    std::cout << t.render();
   } else {
-    fail("unknown kind \"{}\" (known: pods, endpoints, identities, namespaces)", kind);
+    fail("unknown kind \"{}\" (known: pods, endpoints, identities, namespaces, policies)", kind);
   }
   return 0;
 }
@@ -122,6 +134,7 @@ int status_command(const ClientOptions& o, bool verbose) {
   std::cout << fmt::format("Pod CIDR:     {} (node address {})\n", str(s["podCIDR"]), str(s["routerIP"]));
   std::cout << fmt::format("Endpoints:    {}\n", str(s["endpoints"]));
   std::cout << fmt::format("Identities:   {} (pod identities in use)\n", str(s["identities"]));
+  std::cout << fmt::format("Policies:     {} (L7: {})\n", str(s["policies"]), str(s["l7Policy"]));
   std::cout << fmt::format("IPv6:         {}\n", str(s["ipv6"]));
   std::cout << fmt::format("Conntrack GC: {} runs, {} expired entries deleted\n", str(s["conntrackGC"]["runs"]),
                            str(s["conntrackGC"]["deleted"]));
@@ -151,7 +164,7 @@ int status_command(const ClientOptions& o, bool verbose) {
   return 0;
 }
 
-int bpf_command(const ClientOptions& o, const std::string& map) {
+int bpf_command(const ClientOptions& o, const std::string& map, const std::string& pod) {
   if (map == "ct") {
     json r = call(o, "GET", "/v1/bpf/ct");
     if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
@@ -177,9 +190,48 @@ int bpf_command(const ClientOptions& o, const std::string& map) {
     for (const auto& e : r["counters"])
       c.add({str(e["endpointID"]), str(e["direction"]), str(e["reason"]), str(e["packets"]), str(e["bytes"])});
     std::cout << c.render();
+  } else if (map == "policy") {
+    if (pod.empty()) fail("usage: pilus bpf policy get NAMESPACE/POD");
+    json r = call(o, "GET", "/v1/bpf/policy?pod=" + api::percent_encode(pod));
+    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    std::cout << fmt::format("Pod {} (endpoint {}): ingress {}, egress {}\n\n", str(r["pod"]), str(r["endpointID"]),
+                             r["defaultDeny"]["ingress"].get<bool>() ? "default deny" : "no policy (allow)",
+                             r["defaultDeny"]["egress"].get<bool>() ? "default deny" : "no policy (allow)");
+    Table t({"DIRECTION", "VERDICT", "IDENTITY", "LABELS", "PORT", "RULE"});
+    for (const auto& e : r["items"])
+      t.add({str(e["direction"]), str(e["verdict"]), str(e["identity"]) == "0" ? "ANY" : str(e["identity"]),
+             str(e["labels"]), str(e["port"]), str(e["rule"])});
+    std::cout << t.render();
   } else {
-    fail("unknown BPF map \"{}\" (known: ct, ipcache, endpoints)", map);
+    fail("unknown BPF map \"{}\" (known: ct, ipcache, endpoints, policy)", map);
   }
+  return 0;
+}
+
+}  // namespace pilus::cli
+
+namespace pilus::cli {
+
+int policy_trace_command(const ClientOptions& o, const std::string& from, const std::string& to,
+                         const std::string& dport) {
+  std::string port = dport, proto = "tcp";
+  if (auto slash = dport.find('/'); slash != std::string::npos) {
+    port = dport.substr(0, slash);
+    proto = dport.substr(slash + 1);
+    for (auto& c : proto) c = static_cast<char>(tolower(c));
+  }
+  json r = call(o, "GET",
+                "/v1/policy/trace?from=" + api::percent_encode(from) + "&to=" + api::percent_encode(to) +
+                    "&port=" + api::percent_encode(port) + "&protocol=" + api::percent_encode(proto));
+  if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+  std::cout << fmt::format("{} (ID:{}) -> {} (ID:{}) {}/{}\n", str(r["from"]), str(r["fromIdentity"]), str(r["to"]),
+                           str(r["toIdentity"]), str(r["port"]), proto);
+  for (const auto& s : r["steps"]) {
+    std::cout << fmt::format("  {} {}: {}{}  ({})\n", str(s.value("endpoint", json(""))),
+                             str(s.value("direction", json(""))), str(s["verdict"]),
+                             s["reason"].get<std::string>().empty() ? "" : " " + str(s["reason"]), str(s["decidedBy"]));
+  }
+  std::cout << "Final verdict: " << str(r["verdict"]) << "\n";
   return 0;
 }
 

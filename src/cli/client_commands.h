@@ -15,6 +15,8 @@ struct ClientOptions {
 int apply_command(const ClientOptions& o, const std::vector<std::string>& files, bool remove);
 int get_command(const ClientOptions& o, const std::string& kind, const std::string& name);
 int status_command(const ClientOptions& o, bool verbose);
-int bpf_command(const ClientOptions& o, const std::string& map);
+int bpf_command(const ClientOptions& o, const std::string& map, const std::string& pod);
+int policy_trace_command(const ClientOptions& o, const std::string& from, const std::string& to,
+                         const std::string& dport);
 
 }  // namespace pilus::cli

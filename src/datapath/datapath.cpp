@@ -22,6 +22,8 @@ static_assert(sizeof(endpoint_info) == 24);
 static_assert(sizeof(ct_key) == 16);
 static_assert(sizeof(ct_entry) == 56);
 static_assert(sizeof(metrics_key) == 4);
+static_assert(sizeof(policy_key) == 16);
+static_assert(sizeof(policy_entry) == 8);
 
 void ensure_bpffs() {
   struct statfs st {};
@@ -101,6 +103,8 @@ IpcacheMap Datapath::ipcache() const { return {bpf_map__fd(skel_->maps.ipcache),
 EndpointsMap Datapath::endpoints() const { return {bpf_map__fd(skel_->maps.endpoints), "endpoints"}; }
 ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.conntrack), "conntrack"}; }
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
+PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
+size_t Datapath::policy_max_entries() const { return bpf_map__max_entries(skel_->maps.policy); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->maps.events_lost); }
 int Datapath::from_pod_fd() const { return bpf_program__fd(skel_->progs.from_pod); }
@@ -130,6 +134,7 @@ std::vector<MapPressure> Datapath::map_pressure() const {
   add(skel_->maps.endpoints, endpoints().count());
   add(skel_->maps.conntrack, conntrack().count());
   add(skel_->maps.metrics, metrics().keys().size());
+  add(skel_->maps.policy, policy().count());
   return out;
 }
 

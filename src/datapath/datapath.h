@@ -12,6 +12,7 @@
 #include "abi/endpoint.h"
 #include "abi/ipcache.h"
 #include "abi/metrics.h"
+#include "abi/policy.h"
 #include "datapath/bpf_map.h"
 
 struct pod_bpf;
@@ -36,6 +37,7 @@ using IpcacheMap = BpfMap<ipcache_key, ipcache_value>;
 using EndpointsMap = BpfMap<endpoint_key, endpoint_info>;
 using ConntrackMap = BpfMap<ct_key, ct_entry>;
 using MetricsMap = PerCpuBpfMap<metrics_key, metrics_value>;
+using PolicyMap = BpfMap<policy_key, policy_entry>;
 
 class Datapath {
  public:
@@ -51,6 +53,8 @@ class Datapath {
   EndpointsMap endpoints() const;
   ConntrackMap conntrack() const;
   MetricsMap metrics() const;
+  PolicyMap policy() const;
+  size_t policy_max_entries() const;
   int events_fd() const;
   int events_lost_fd() const;
 

@@ -1,0 +1,48 @@
+/* Policy map: (endpoint, direction, peer identity, protocol, port prefix) ->
+ * allow / deny / L7 redirect. One LPM trie for all endpoints; the prefix
+ * length makes protocol and port wildcards and port ranges:
+ *
+ *   prefixlen                         | matches
+ *   ----------------------------------|------------------------------
+ *   POLICY_PREFIX_ANY_PROTO (64)      | any protocol, any port
+ *   POLICY_PREFIX_ANY_PORT (80)       | this protocol, any port
+ *   POLICY_PREFIX_ANY_PORT + n        | this protocol, ports sharing the first n bits
+ *   POLICY_PREFIX_FULL (96)           | this protocol and port
+ *
+ * Peer identity 0 is "any identity". */
+#pragma once
+#include <linux/types.h>
+
+#define POLICY_MAX_DEFAULT 65536
+
+#define POLICY_PREFIX_ANY_PROTO 64
+#define POLICY_PREFIX_ANY_PORT 80
+#define POLICY_PREFIX_FULL 96
+
+struct policy_key {
+	__u32 prefixlen;
+	__u16 endpoint_id; /* always fully matched */
+	__u8 direction;    /* enum metric_dir; always fully matched */
+	__u8 pad1;
+	__u32 identity;    /* peer; 0 = any; always fully matched */
+	__u8 protocol;     /* IPPROTO_* */
+	__u8 pad2;
+	__u16 dport;       /* network byte order, so prefixes follow the port's bits */
+};
+
+enum policy_entry_flags {
+	POLICY_F_DENY = 1 << 0,
+};
+
+struct policy_entry {
+	__u8 flags;
+	__u8 pad;
+	__u16 proxy_port; /* L7 redirect, network byte order; 0 = none */
+	__u32 rule_id;    /* the agent's number for the rule that made it */
+};
+
+/* endpoint_info.flags: a direction with a policy is default deny. */
+enum endpoint_flags {
+	ENDPOINT_F_INGRESS_ENFORCED = 1 << 0,
+	ENDPOINT_F_EGRESS_ENFORCED = 1 << 1,
+};

@@ -1,0 +1,249 @@
+// Policy: resolving every policy against the node's endpoints and identities
+// into policy map entries, written beside the live ones and swapped in place
+// (new entries first, then endpoint flags, then stale entries removed).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "abi/identity.h"
+#include "agent/agent.h"
+#include "common/error.h"
+#include "datapath/drop_reason_names.h"
+#include "endpoint/ipv4.h"
+
+namespace pilus::agent {
+
+namespace {
+
+std::string labels_text(const identity::LabelSet* labels) {
+  return labels ? labels->to_string() : std::string("?");
+}
+
+std::string port_text(const policy_key& k) {
+  if (k.prefixlen == POLICY_PREFIX_ANY_PROTO) return "ANY";
+  std::string proto = k.protocol == IPPROTO_TCP ? "TCP" : k.protocol == IPPROTO_UDP ? "UDP" : std::to_string(k.protocol);
+  int bits = static_cast<int>(k.prefixlen) - POLICY_PREFIX_ANY_PORT;
+  if (bits == 0) return "ANY/" + proto;
+  uint16_t lo = ntohs(k.dport);
+  uint16_t hi = static_cast<uint16_t>(lo | ((1u << (16 - bits)) - 1));
+  return (lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi)) + "/" + proto;
+}
+
+}  // namespace
+
+uint16_t Agent::initial_policy_flags(const manifest::Pod& pod) const {
+  // Before its entries exist a new pod is default deny wherever a policy
+  // selects it: it fails closed for the moment until regenerate_policy().
+  identity::LabelSet labels = identity_labels(pod);
+  uint16_t flags = 0;
+  for (const auto& [key, p] : policies_)
+    for (const auto& dd : p.converted.default_deny)
+      if (dd.subject.matches(labels))
+        flags |= dd.direction == policy::Direction::kIngress ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
+  return flags;
+}
+
+policy::ResolverInput Agent::policy_input() const {
+  policy::ResolverInput in;
+  for (const auto& [key, p] : policies_) {
+    in.rules.insert(in.rules.end(), p.converted.rules.begin(), p.converted.rules.end());
+    in.default_deny.insert(in.default_deny.end(), p.converted.default_deny.begin(), p.converted.default_deny.end());
+  }
+  for (const auto& [key, st] : pods_) {
+    policy::EndpointView v;
+    v.id = st.ep.id;
+    v.identity = st.ep.identity;
+    if (const auto* l = identities_->labels_of(st.ep.identity)) v.labels = *l;
+    v.ip = st.ep.ip;
+    for (const auto& c : st.pod.containers) v.ports.insert(v.ports.end(), c.ports.begin(), c.ports.end());
+    in.endpoints.push_back(std::move(v));
+  }
+  for (const auto& info : identities_->list())
+    if (info.id < IDENTITY_FIRST_LOCAL) in.identities.push_back({info.id, info.labels});
+  in.host_ips = host_ips_;
+  in.cidr_identities = cidr_identities_;
+  return in;
+}
+
+void Agent::regenerate_policy() {
+  // CIDR peers: an identity and an ipcache prefix for each CIDR a rule names.
+  std::vector<policy::PolicyRule> rules;
+  for (const auto& [key, p] : policies_) rules.insert(rules.end(), p.converted.rules.begin(), p.converted.rules.end());
+  std::map<endpoint::Ipv4Prefix, uint32_t> cidrs;
+  for (const auto& prefix : policy::cidr_prefixes(rules)) {
+    auto it = cidr_identities_.find(prefix);
+    cidrs[prefix] = it != cidr_identities_.end() ? it->second : identities_->allocate_cidr(endpoint::to_string(prefix));
+  }
+  auto ipcache = datapath_->ipcache();
+  for (const auto& [prefix, id] : cidrs)
+    ipcache.update(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()},
+                   ipcache_value{id, 0});
+  for (const auto& [prefix, id] : cidr_identities_) {
+    if (cidrs.count(prefix)) continue;
+    ipcache.erase(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()});
+    identities_->release(id);
+  }
+  cidr_identities_ = cidrs;
+
+  policy::ResolvedPolicy next = policy::resolve(policy_input());
+  size_t max = datapath_->policy_max_entries();
+  if (next.entries.size() > max)
+    fail("the policy map is full: these policies need {} entries, the map holds {}; nothing was applied",
+         next.entries.size(), max);
+
+  auto map = datapath_->policy();
+  for (const auto& [k, e] : next.entries) {
+    auto it = resolved_.entries.find(k);
+    if (it == resolved_.entries.end() || std::memcmp(&it->second.value, &e.value, sizeof(policy_entry)) != 0)
+      map.update(k, e.value);
+  }
+  resolved_ = std::move(next);
+  rules_ = std::move(rules);
+  for (auto& [key, st] : pods_) write_endpoint_maps(st.ep);
+  // Stale entries go last, and by what the map holds, so leftovers of an
+  // earlier agent are found too.
+  for (const auto& k : map.keys())
+    if (!resolved_.entries.count(k)) map.erase(k);
+}
+
+nlohmann::json Agent::policies() const {
+  Lock lock(mutex_);
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& [key, p] : policies_) {
+    std::set<std::string> subjects;
+    size_t l7 = 0;
+    for (const auto& r : p.converted.rules) {
+      subjects.insert(r.subject.to_string());
+      if (!r.http.empty()) l7++;
+    }
+    for (const auto& d : p.converted.default_deny) subjects.insert(d.subject.to_string());
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& r : p.converted.rules) {
+      nlohmann::json peers = nlohmann::json::array();
+      for (const auto& peer : r.peers) peers.push_back(policy::to_string(peer));
+      nlohmann::json ports = nlohmann::json::array();
+      for (const auto& port : r.ports) ports.push_back(port.to_string());
+      rules.push_back({{"path", r.source_path},
+                       {"direction", policy::to_string(r.direction)},
+                       {"deny", r.deny},
+                       {"peers", r.all_peers ? nlohmann::json::array({"all"}) : peers},
+                       {"ports", ports},
+                       {"httpRules", r.http.size()}});
+    }
+    items.push_back({{"kind", p.doc.kind},
+                     {"namespace", p.converted.rules.empty() && p.converted.default_deny.empty()
+                                       ? p.doc.ns()
+                                       : (p.converted.rules.empty() ? p.converted.default_deny[0].policy_namespace
+                                                                    : p.converted.rules[0].policy_namespace)},
+                     {"name", p.doc.name()},
+                     {"selects", nlohmann::json(subjects)},
+                     {"rules", rules},
+                     {"l7Rules", l7}});
+  }
+  return {{"items", items}};
+}
+
+nlohmann::json Agent::bpf_policy(const std::string& pod) const {
+  Lock lock(mutex_);
+  std::string key = pod.find('/') == std::string::npos ? "default/" + pod : pod;
+  auto it = pods_.find(key);
+  if (it == pods_.end()) fail("pod \"{}\" not found", key);
+  uint16_t id = it->second.ep.id;
+  nlohmann::json items = nlohmann::json::array();
+  datapath_->policy().for_each([&](const policy_key& k, const policy_entry& v) {
+    if (k.endpoint_id != id) return;
+    std::string who = "?";
+    if (v.rule_id < rules_.size()) {
+      const auto& r = rules_[v.rule_id];
+      who = policy::policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
+    }
+    items.push_back({{"direction", k.direction == METRIC_INGRESS ? "ingress" : "egress"},
+                     {"identity", k.identity},
+                     {"labels", k.identity == 0 ? "(any)" : labels_text(identities_->labels_of(k.identity))},
+                     {"port", port_text(k)},
+                     {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : "allow"},
+                     {"proxyPort", ntohs(v.proxy_port)},
+                     {"rule", who}});
+  });
+  nlohmann::json enforced = {{"ingress", false}, {"egress", false}};
+  if (auto e = datapath_->endpoints().lookup(endpoint_key{it->second.ep.ip.network_order()})) {
+    enforced["ingress"] = (e->flags & ENDPOINT_F_INGRESS_ENFORCED) != 0;
+    enforced["egress"] = (e->flags & ENDPOINT_F_EGRESS_ENFORCED) != 0;
+  }
+  return {{"pod", key}, {"endpointID", id}, {"defaultDeny", enforced}, {"items", items}};
+}
+
+nlohmann::json Agent::policy_trace(const std::string& from, const std::string& to, uint16_t port,
+                                   const std::string& protocol) const {
+  Lock lock(mutex_);
+  uint8_t proto = protocol == "udp" ? IPPROTO_UDP : protocol == "icmp" ? IPPROTO_ICMP : IPPROTO_TCP;
+  if (protocol != "tcp" && protocol != "udp" && protocol != "icmp")
+    fail("unknown protocol \"{}\" (tcp, udp or icmp)", protocol);
+  struct Side {
+    std::string name;
+    uint32_t identity = 0;
+    const endpoint::Endpoint* ep = nullptr;
+  };
+  auto side = [&](const std::string& text) {
+    Side s{text};
+    std::string key = text.find('/') == std::string::npos ? "default/" + text : text;
+    if (auto it = pods_.find(key); it != pods_.end()) {
+      s.ep = &it->second.ep;
+      s.identity = s.ep->identity;
+      s.name = key;
+      return s;
+    }
+    // An address: the identity the ipcache gives it (longest prefix).
+    endpoint::Ipv4 ip;
+    try {
+      ip = endpoint::Ipv4Prefix(endpoint::parse_ipv4_prefix(text, true)).address;
+    } catch (const Error&) {
+      fail("\"{}\" is neither a pod (namespace/name) nor an IPv4 address", text);
+    }
+    s.identity = IDENTITY_WORLD;
+    int best = -1;
+    datapath_->ipcache().for_each([&](const ipcache_key& k, const ipcache_value& v) {
+      endpoint::Ipv4Prefix p{endpoint::Ipv4::from_network_order(k.ip4), static_cast<int>(k.prefixlen)};
+      if (p.contains(ip) && static_cast<int>(k.prefixlen) > best) best = static_cast<int>(k.prefixlen), s.identity = v.identity;
+    });
+    for (const auto& [k, st] : pods_)
+      if (st.ep.ip == ip) s.ep = &st.ep, s.name = k;
+    return s;
+  };
+  Side src = side(from), dst = side(to);
+  nlohmann::json steps = nlohmann::json::array();
+  bool allowed = true;
+  auto check = [&](const Side& local, uint8_t dir, uint32_t peer) {
+    auto v = policy::evaluate(resolved_, local.ep->id, dir, peer, proto, port);
+    std::string decided = "no policy selects this direction: allowed by default";
+    if (v.entry && v.entry->value.rule_id < rules_.size()) {
+      const auto& r = rules_[v.entry->value.rule_id];
+      decided = policy::policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
+    } else if (!v.allowed) {
+      const auto& ep_policy = resolved_.endpoints.at(local.ep->id);
+      const auto& by = dir == METRIC_INGRESS ? ep_policy.ingress_enforced_by : ep_policy.egress_enforced_by;
+      decided = "default deny (selected by " + (by.empty() ? std::string("?") : by.front()) + "), no rule allows it";
+    }
+    steps.push_back({{"endpoint", local.name},
+                     {"direction", dir == METRIC_INGRESS ? "ingress" : "egress"},
+                     {"verdict", v.allowed ? "ALLOWED" : "DENIED"},
+                     {"reason", v.allowed ? "" : datapath::drop_reason_name(v.drop_reason)},
+                     {"decidedBy", decided}});
+    allowed = allowed && v.allowed;
+  };
+  if (src.ep) check(src, METRIC_EGRESS, dst.identity);
+  if (dst.ep && src.identity != IDENTITY_HOST) check(dst, METRIC_INGRESS, src.identity);
+  if (!dst.ep && !(src.ep && dst.identity == IDENTITY_HOST)) {
+    steps.push_back({{"endpoint", dst.name}, {"verdict", "DENIED"}, {"reason", "NO_ROUTE_TO_OUTSIDE"},
+                     {"decidedBy", "the node is a sandbox: only pods and the node are reachable"}});
+    allowed = false;
+  }
+  return {{"from", src.name}, {"fromIdentity", src.identity}, {"to", dst.name}, {"toIdentity", dst.identity},
+          {"port", port}, {"protocol", protocol}, {"verdict", allowed ? "ALLOWED" : "DENIED"}, {"steps", steps}};
+}
+
+}  // namespace pilus::agent

@@ -1,0 +1,300 @@
+#include "policy/policy_resolver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <set>
+
+#include "abi/drop_reasons.h"
+#include "abi/identity.h"
+#include "abi/metrics.h"
+
+namespace pilus::policy {
+
+bool PolicyKeyLess::operator()(const policy_key& a, const policy_key& b) const {
+  return std::memcmp(&a, &b, sizeof(policy_key)) < 0;
+}
+
+std::string policy_name(const std::string& kind, const std::string& ns, const std::string& name) {
+  return kind + " " + (ns.empty() ? name : ns + "/" + name);
+}
+
+std::vector<endpoint::Ipv4Prefix> cidr_prefixes(const std::vector<PolicyRule>& rules) {
+  std::set<endpoint::Ipv4Prefix> out;
+  for (const auto& r : rules)
+    for (const auto& p : r.peers)
+      if (const auto* c = std::get_if<CidrPeer>(&p)) {
+        out.insert(c->cidr);
+        for (const auto& e : c->except) out.insert(e);
+      }
+  return {out.begin(), out.end()};
+}
+
+namespace {
+
+uint8_t dir_code(Direction d) { return d == Direction::kIngress ? METRIC_INGRESS : METRIC_EGRESS; }
+
+struct PortKey {
+  uint8_t protocol;  // 0: any protocol
+  uint16_t port;     // host order
+  uint8_t port_bits; // how many leading bits of port matter (0..16)
+};
+
+// A port range as the fewest prefix blocks that cover exactly it.
+void range_blocks(uint32_t lo, uint32_t hi, uint8_t proto, std::vector<PortKey>& out) {
+  while (lo <= hi) {
+    uint32_t size = 1;
+    int bits = 16;
+    while (bits > 0 && (lo & ((size << 1) - 1)) == 0 && lo + (size << 1) - 1 <= hi) {
+      size <<= 1;
+      bits--;
+    }
+    out.push_back({proto, static_cast<uint16_t>(lo), static_cast<uint8_t>(bits)});
+    lo += size;
+  }
+}
+
+std::vector<uint8_t> protocols(Protocol p) {
+  if (p == Protocol::kTcp) return {IPPROTO_TCP};
+  if (p == Protocol::kUdp) return {IPPROTO_UDP};
+  return {IPPROTO_TCP, IPPROTO_UDP};
+}
+
+bool protocol_matches(Protocol p, const std::string& proto) {
+  return p == Protocol::kAny || (p == Protocol::kTcp && proto == "TCP") || (p == Protocol::kUdp && proto == "UDP");
+}
+
+// Port keys of one rule for one endpoint. Named ports resolve against
+// `named_port_owners`: the subject pod for ingress, every local pod for egress.
+std::vector<PortKey> port_keys(const PolicyRule& rule, const std::vector<const EndpointView*>& named_port_owners) {
+  std::vector<PortKey> out;
+  if (rule.ports.empty()) {
+    out.push_back({0, 0, 0});
+    return out;
+  }
+  for (const auto& pr : rule.ports) {
+    if (pr.all_ports()) {
+      if (pr.protocol == Protocol::kAny)
+        out.push_back({0, 0, 0});
+      else
+        for (uint8_t proto : protocols(pr.protocol)) out.push_back({proto, 0, 0});
+      continue;
+    }
+    if (!pr.port_name.empty()) {
+      std::set<std::pair<uint8_t, uint16_t>> resolved;
+      for (const auto* ep : named_port_owners)
+        for (const auto& cp : ep->ports)
+          if (cp.name == pr.port_name && protocol_matches(pr.protocol, cp.protocol))
+            resolved.insert({cp.protocol == "UDP" ? IPPROTO_UDP : IPPROTO_TCP, cp.container_port});
+      for (const auto& [proto, port] : resolved) out.push_back({proto, port, 16});
+      continue;
+    }
+    uint32_t hi = pr.end_port ? pr.end_port : pr.port;
+    for (uint8_t proto : protocols(pr.protocol)) range_blocks(pr.port, hi, proto, out);
+  }
+  return out;
+}
+
+policy_key make_key(uint16_t ep, uint8_t dir, uint32_t identity, const PortKey& pk) {
+  policy_key k{};
+  k.endpoint_id = ep;
+  k.direction = dir;
+  k.identity = identity;
+  if (pk.protocol == 0) {
+    k.prefixlen = POLICY_PREFIX_ANY_PROTO;
+    return k;
+  }
+  k.protocol = pk.protocol;
+  k.prefixlen = POLICY_PREFIX_ANY_PORT + pk.port_bits;
+  uint16_t mask = pk.port_bits == 0 ? 0 : static_cast<uint16_t>(0xffff << (16 - pk.port_bits));
+  k.dport = htons(pk.port & mask);
+  return k;
+}
+
+// True when `outer` (same endpoint, direction, identity) matches every packet `inner` matches.
+bool covers(const policy_key& outer, const policy_key& inner) {
+  if (outer.prefixlen > inner.prefixlen) return false;
+  if (outer.prefixlen == POLICY_PREFIX_ANY_PROTO) return true;
+  if (outer.protocol != inner.protocol) return false;
+  int bits = static_cast<int>(outer.prefixlen) - POLICY_PREFIX_ANY_PORT;
+  uint16_t mask = bits == 0 ? 0 : static_cast<uint16_t>(0xffff << (16 - bits));
+  return (ntohs(outer.dport) & mask) == (ntohs(inner.dport) & mask);
+}
+
+bool same_scope(const policy_key& a, const policy_key& b) {
+  return a.endpoint_id == b.endpoint_id && a.direction == b.direction && a.identity == b.identity;
+}
+
+class PeerIdentities {
+ public:
+  explicit PeerIdentities(const ResolverInput& in) : in_(in) {}
+
+  // Peer identities a rule names; {0} for "any identity".
+  std::set<uint32_t> of(const PolicyRule& rule) const {
+    std::set<uint32_t> ids;
+    if (rule.all_peers) return {0};
+    for (const auto& peer : rule.peers) {
+      if (const auto* s = std::get_if<SelectorPeer>(&peer)) {
+        for (const auto& id : in_.identities)
+          if (s->selector.matches(id.labels)) ids.insert(id.id);
+      } else if (const auto* c = std::get_if<CidrPeer>(&peer)) {
+        add_cidr(*c, ids);
+      } else {
+        add_entity(std::get<EntityPeer>(peer).entity, ids);
+      }
+    }
+    return ids;
+  }
+
+ private:
+  // CIDR identities of every prefix inside the rule's CIDR and outside its
+  // excepts, plus pods and the node when their address is inside (pilus
+  // matches CIDRs against pods too).
+  void add_cidr(const CidrPeer& c, std::set<uint32_t>& ids) const {
+    for (const auto& [prefix, id] : in_.cidr_identities) {
+      if (prefix.length < c.cidr.length || !c.cidr.contains(prefix.network())) continue;
+      bool excluded = false;
+      for (const auto& e : c.except)
+        if (prefix.length >= e.length && e.contains(prefix.network())) excluded = true;
+      if (!excluded) ids.insert(id);
+    }
+    for (const auto& ep : in_.endpoints)
+      if (c.contains(ep.ip)) ids.insert(ep.identity);
+    for (const auto& ip : in_.host_ips)
+      if (c.contains(ip)) ids.insert(IDENTITY_HOST);
+  }
+
+  void add_entity(Entity e, std::set<uint32_t>& ids) const {
+    switch (e) {
+      case Entity::kAll: ids.insert(0); break;
+      case Entity::kWorld:
+        ids.insert(IDENTITY_WORLD);
+        for (const auto& [prefix, id] : in_.cidr_identities) ids.insert(id);
+        break;
+      case Entity::kHost: ids.insert(IDENTITY_HOST); break;
+      case Entity::kRemoteNode: ids.insert(IDENTITY_REMOTE_NODE); break;
+      case Entity::kKubeApiserver: ids.insert(IDENTITY_KUBE_APISERVER); break;
+      case Entity::kHealth: ids.insert(IDENTITY_HEALTH); break;
+      case Entity::kInit: ids.insert(IDENTITY_INIT); break;
+      case Entity::kUnmanaged: ids.insert(IDENTITY_UNMANAGED); break;
+      case Entity::kIngress: ids.insert(IDENTITY_INGRESS); break;
+      case Entity::kCluster:
+        for (uint32_t id : {IDENTITY_HOST, IDENTITY_REMOTE_NODE, IDENTITY_HEALTH, IDENTITY_INIT, IDENTITY_INGRESS,
+                            IDENTITY_UNMANAGED})
+          ids.insert(id);
+        for (const auto& id : in_.identities)
+          if (id.id >= IDENTITY_FIRST_POD && id.id < IDENTITY_FIRST_LOCAL) ids.insert(id.id);
+        break;
+    }
+  }
+
+  const ResolverInput& in_;
+};
+
+}  // namespace
+
+ResolvedPolicy resolve(const ResolverInput& in) {
+  ResolvedPolicy out;
+  PeerIdentities peers(in);
+  std::vector<const EndpointView*> all_endpoints;
+  for (const auto& ep : in.endpoints) all_endpoints.push_back(&ep);
+
+  for (const auto& ep : in.endpoints) {
+    EndpointPolicy& ep_policy = out.endpoints[ep.id];
+    for (const auto& dd : in.default_deny) {
+      if (!dd.subject.matches(ep.labels)) continue;
+      std::string who = policy_name(dd.policy_kind, dd.policy_namespace, dd.policy_name);
+      if (dd.direction == Direction::kIngress) {
+        ep_policy.flags |= ENDPOINT_F_INGRESS_ENFORCED;
+        ep_policy.ingress_enforced_by.push_back(who);
+      } else {
+        ep_policy.flags |= ENDPOINT_F_EGRESS_ENFORCED;
+        ep_policy.egress_enforced_by.push_back(who);
+      }
+    }
+    std::vector<const EndpointView*> self = {&ep};
+    for (size_t i = 0; i < in.rules.size(); i++) {
+      const PolicyRule& rule = in.rules[i];
+      if (!rule.subject.matches(ep.labels)) continue;
+      auto ports = port_keys(rule, rule.direction == Direction::kIngress ? self : all_endpoints);
+      for (uint32_t identity : peers.of(rule)) {
+        for (const auto& pk : ports) {
+          ResolvedEntry& e = out.entries[make_key(ep.id, dir_code(rule.direction), identity, pk)];
+          if (rule.deny) e.value.flags |= POLICY_F_DENY;
+          if (e.rules.empty()) e.value.rule_id = static_cast<uint32_t>(i);
+          e.rules.push_back(i);
+        }
+      }
+    }
+  }
+
+  // Deny wins over allow: an allow that a broader deny of the same peer
+  // covers would otherwise win the longest-prefix match.
+  std::vector<std::pair<policy_key, const ResolvedEntry*>> denies;
+  for (const auto& [k, e] : out.entries)
+    if (e.value.flags & POLICY_F_DENY) denies.emplace_back(k, &e);
+  for (auto& [k, e] : out.entries) {
+    if (e.value.flags & POLICY_F_DENY) continue;
+    for (const auto& [dk, de] : denies) {
+      if (same_scope(dk, k) && covers(dk, k)) {
+        e.value.flags |= POLICY_F_DENY;
+        e.value.rule_id = de->value.rule_id;
+        e.rules = de->rules;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+const std::pair<const policy_key, ResolvedEntry>* longest_match(const ResolvedPolicy& r, const policy_key& probe) {
+  const std::pair<const policy_key, ResolvedEntry>* best = nullptr;
+  for (const auto& kv : r.entries) {
+    if (!same_scope(kv.first, probe) || !covers(kv.first, probe)) continue;
+    if (!best || kv.first.prefixlen > best->first.prefixlen) best = &kv;
+  }
+  return best;
+}
+
+}  // namespace
+
+Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
+                 uint8_t protocol, uint16_t port) {
+  policy_key probe{};
+  probe.prefixlen = POLICY_PREFIX_FULL;
+  probe.endpoint_id = endpoint_id;
+  probe.direction = direction;
+  probe.identity = peer_identity;
+  probe.protocol = protocol;
+  probe.dport = protocol == IPPROTO_ICMP ? 0 : htons(port);
+  const auto* exact = longest_match(resolved, probe);
+  probe.identity = 0;
+  const auto* any = longest_match(resolved, probe);
+  Verdict v;
+  for (const auto* m : {exact, any}) {
+    if (m && (m->second.value.flags & POLICY_F_DENY)) {
+      v.allowed = false;
+      v.drop_reason = DROP_POLICY_DENY;
+      v.entry = &m->second;
+      v.key = m->first;
+      return v;
+    }
+  }
+  if (const auto* m = exact ? exact : any) {
+    v.entry = &m->second;
+    v.key = m->first;
+    return v;
+  }
+  auto it = resolved.endpoints.find(endpoint_id);
+  uint16_t flag = direction == METRIC_INGRESS ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
+  if (it != resolved.endpoints.end() && (it->second.flags & flag)) {
+    v.allowed = false;
+    v.drop_reason = DROP_POLICY_DENIED;
+  }
+  return v;
+}
+
+}  // namespace pilus::policy

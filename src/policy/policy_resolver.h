@@ -1,0 +1,80 @@
+// Turns the policy rules into the datapath's policy map entries, per endpoint:
+// which peer identities, protocols and ports each endpoint allows or denies in
+// each direction, and which directions are default deny. Pure computation:
+// the agent gives it the node's state and writes the result to the map.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "abi/policy.h"
+#include "endpoint/ipv4.h"
+#include "identity/labels.h"
+#include "manifest/pod.h"
+#include "policy/policy_rule.h"
+
+namespace pilus::policy {
+
+struct EndpointView {
+  uint16_t id = 0;
+  uint32_t identity = 0;
+  identity::LabelSet labels;
+  endpoint::Ipv4 ip;
+  std::vector<manifest::ContainerPort> ports;  // named ports resolve against these
+};
+
+struct IdentityView {
+  uint32_t id = 0;
+  identity::LabelSet labels;
+};
+
+struct ResolverInput {
+  std::vector<PolicyRule> rules;
+  std::vector<DefaultDeny> default_deny;
+  std::vector<EndpointView> endpoints;          // local pods
+  std::vector<IdentityView> identities;         // pod and reserved identities peers may have
+  std::vector<endpoint::Ipv4> host_ips;         // the node's addresses (identity host)
+  std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities;  // every CIDR named by a rule
+};
+
+struct PolicyKeyLess {
+  bool operator()(const policy_key& a, const policy_key& b) const;
+};
+
+struct ResolvedEntry {
+  policy_entry value{};
+  std::vector<size_t> rules;  // indexes into ResolverInput::rules that produced it
+};
+
+struct EndpointPolicy {
+  uint16_t flags = 0;  // ENDPOINT_F_*_ENFORCED
+  std::vector<std::string> ingress_enforced_by, egress_enforced_by;  // "Kind ns/name"
+};
+
+struct ResolvedPolicy {
+  std::map<policy_key, ResolvedEntry, PolicyKeyLess> entries;
+  std::map<uint16_t, EndpointPolicy> endpoints;  // by endpoint id
+};
+
+// Every CIDR (and except) prefix the rules name: each needs an identity and an ipcache entry.
+std::vector<endpoint::Ipv4Prefix> cidr_prefixes(const std::vector<PolicyRule>& rules);
+
+ResolvedPolicy resolve(const ResolverInput& input);
+
+// The verdict the datapath reaches for one packet direction, with the same
+// lookup order as bpf/lib/policy.h, over resolved entries.
+struct Verdict {
+  bool allowed = true;
+  uint8_t drop_reason = 0;           // DROP_POLICY_DENY or DROP_POLICY_DENIED when denied
+  const ResolvedEntry* entry = nullptr;  // the entry that decided, if one did
+  policy_key key{};                  // its key
+};
+Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
+                 uint8_t protocol, uint16_t port);
+
+std::string policy_name(const std::string& kind, const std::string& ns, const std::string& name);
+
+}  // namespace pilus::policy
