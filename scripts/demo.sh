@@ -48,6 +48,18 @@ run in_pod frontend ping -c 2 -W 1 "$ROUTER"
 say "frontend -> 192.0.2.1 (outside the node): dropped by the datapath, never routed off the machine"
 run in_pod frontend ping -c 1 -W 1 192.0.2.1 || echo "(no reply, as intended)"
 
+say "Applying the seed's allow-http NetworkPolicy (examples/policies/allow-http.yaml)"
+run "$PILUS" apply -f "$(dirname "$0")/../examples/policies/allow-http.yaml"
+run "$PILUS" get policies
+say "frontend -> backend:80: allowed by allow-http"
+run in_pod frontend curl -s -o /dev/null -w "HTTP %{http_code}\n" "http://$BACKEND/"
+say "postgres -> backend:80: denied, postgres is not the frontend (dropped in the kernel, POLICY_DENIED)"
+run in_pod postgres curl -s -m 2 -o /dev/null "http://$BACKEND/" || echo "(no answer: dropped by policy, as intended)"
+run "$PILUS" policy trace --from default/postgres --to default/backend --dport 80/tcp
+run "$PILUS" policy trace --from default/frontend --to default/backend --dport 80/tcp
+say "The backend's policy map entries, as the datapath sees them"
+run "$PILUS" bpf policy get default/backend
+
 say "Agent status"
 run "$PILUS" status
 say "Connections tracked by the datapath"
