@@ -257,6 +257,17 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     for (const auto& [key, st] : pods_)
       if (st.ep.ns == ns->name) keys.push_back(key);
     for (const auto& key : keys) delete_pod(key);
+    // Like Kubernetes, a namespace takes its namespaced policies with it.
+    for (auto it = policies_.begin(); it != policies_.end();) {
+      const auto& pdoc = it->second.doc;
+      if (manifest::is_namespaced_kind(pdoc.kind) && pdoc.ns() == ns->name) {
+        store_.erase("policies", it->first);
+        results.push_back(result(pdoc.kind, ns->name, pdoc.name(), "deleted"));
+        it = policies_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     if (namespaces_.erase(ns->name)) {
       namespace_docs_.erase(ns->name);
       store_.erase("namespaces", ns->name);
