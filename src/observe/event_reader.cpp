@@ -1,0 +1,85 @@
+// libbpf ring_buffer polling loop and the per-CPU lost-event counter.
+#include "observe/event_reader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "common/error.h"
+
+namespace pilus::observe {
+
+namespace {
+constexpr int kPollTimeoutMs = 100;  // bounds how long stop() waits for the thread
+}
+
+EventReader::EventReader(int events_fd, int lost_fd, FlowDecoder& decoder, FlowRing& ring)
+    : events_fd_(events_fd), lost_fd_(lost_fd), decoder_(decoder), ring_(ring) {}
+
+EventReader::~EventReader() { stop(); }
+
+void EventReader::start() {
+  if (thread_.joinable()) fail("event reader already started");
+  if (events_fd_ < 0) fail("event reader: no events ring buffer map");
+  errno = 0;
+  rb_ = ring_buffer__new(events_fd_, &EventReader::on_sample, this, nullptr);
+  if (!rb_) throw system_error("opening the events ring buffer", errno ? errno : EINVAL);
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void EventReader::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (rb_) {
+    ring_buffer__free(rb_);
+    rb_ = nullptr;
+  }
+}
+
+void EventReader::run() {
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    int n = ring_buffer__poll(rb_, kPollTimeoutMs);
+    // EINTR is a signal, not a failure; other errors would repeat at once, so pace them.
+    if (n < 0 && n != -EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(kPollTimeoutMs));
+  }
+}
+
+int EventReader::on_sample(void* ctx, void* data, size_t size) {
+  // An exception must not unwind through libbpf's C frames; a resolver or on_flow callback that
+  // throws loses this one flow (counted), never the reader.
+  auto* reader = static_cast<EventReader*>(ctx);
+  try {
+    reader->handle_record(data, size);
+  } catch (...) {
+    reader->callback_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return 0;  // a bad record is counted, never a reason to stop consuming the ring
+}
+
+bool EventReader::handle_record(const void* data, size_t size) {
+  auto flow = decoder_.decode(data, size);
+  if (!flow) return false;
+  auto shared = std::make_shared<const Flow>(std::move(*flow));
+  if (on_flow_) on_flow_(*shared);
+  ring_.push(std::move(shared));
+  return true;
+}
+
+uint64_t EventReader::lost_events() const {
+  if (lost_fd_ < 0) return 0;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return last_lost_.load();
+  // A per-CPU lookup fills one 8-byte-aligned slot per possible CPU.
+  std::vector<uint64_t> values(static_cast<size_t>(cpus), 0);
+  uint32_t key = 0;
+  if (bpf_map_lookup_elem(lost_fd_, &key, values.data()) != 0) return last_lost_.load();
+  uint64_t sum = 0;
+  for (uint64_t v : values) sum += v;
+  last_lost_.store(sum);
+  return sum;
+}
+
+}  // namespace pilus::observe
