@@ -9,6 +9,7 @@
 #include "agent/cleanup.h"
 #include "agent/run_agent.h"
 #include "cli/client_commands.h"
+#include "cli/observe_command.h"
 #include "common/error.h"
 
 int main(int argc, char** argv) {
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   agent->add_option("--ct-max", config.ct_max, "conntrack map size");
   agent->add_option("--ct-gc-interval", config.ct_gc_interval_s, "seconds between conntrack GC runs");
   agent->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  agent->add_option("--flow-buffer", config.flow_buffer, "flows kept for pilus observe");
+  agent->add_option("--node-name", config.node_name, "node name shown in flows (default: host name)");
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "create or update objects from manifests");
@@ -69,6 +72,17 @@ int main(int argc, char** argv) {
   trace->add_option("-o,--output", client.output, "table or json");
   bpf->add_option("-o,--output", client.output, "table or json");
 
+  pilus::cli::ObserveOptions observe_opts;
+  auto* observe = app.add_subcommand("observe", "flows, with hubble observe's filters (--pod, --verdict, --not ...)");
+  // Filters are order-sensitive (--not negates the next one), so observe
+  // takes its arguments as they were typed and parses them itself.
+  observe->prefix_command();
+  observe->fallthrough(false);
+  observe->footer(
+      "Options: -f/--follow, --last N, --all, -o compact|json|table, and hubble observe's filters: --pod, "
+      "--from-pod, --to-pod, --namespace, --label, --from-label, --to-label, --ip, --from-ip, --to-ip, --port, "
+      "--verdict, --protocol, --type, --drop-reason, --since, --until, --not");
+
   auto* cleanup = app.add_subcommand("cleanup", "remove everything pilus created on this node");
   cleanup->add_option("--state-dir", config.state_dir, "state directory of the agent to clean up after");
 
@@ -95,6 +109,11 @@ int main(int argc, char** argv) {
     }
     if (*trace) {
       return pilus::cli::policy_trace_command(client, trace_from, trace_to, trace_dport);
+    }
+    if (*observe) {
+      client.output = "compact";
+      pilus::cli::parse_observe_args(observe->remaining(), observe_opts, client);
+      return pilus::cli::observe_command(client, observe_opts);
     }
     if (*cleanup) {
       config.socket = client.socket;

@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -58,7 +59,18 @@ Agent::Agent(AgentConfig config)
   cgroup_ = std::make_unique<endpoint::PodCgroup>(config_.cgroup);
   datapath::ensure_host_device(config_.host_device, endpoint::to_string(ipam_.router_ip()), ipam_.cidr());
 
+  if (config_.node_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    config_.node_name = host;
+  }
+  flow_decoder_ = std::make_unique<observe::FlowDecoder>(endpoint_index_, config_.node_name);
+  flow_ring_ = std::make_unique<observe::FlowRing>(config_.flow_buffer);
   restore();
+  // After restore: the index knows every endpoint before the first event is decoded.
+  event_reader_ = std::make_unique<observe::EventReader>(datapath_->events_fd(), datapath_->events_lost_fd(),
+                                                         *flow_decoder_, *flow_ring_);
+  event_reader_->start();
   maintenance_ = std::thread([this] { maintenance_loop(); });
   spdlog::info("agent ready: {} endpoints, pod CIDR {}, datapath {}", pods_.size(), ipam_.cidr(),
                restored_datapath_ ? "adopted from pins" : "freshly loaded");
@@ -71,6 +83,8 @@ Agent::~Agent() {
   }
   stop_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
+  flow_ring_->close();
+  if (event_reader_) event_reader_->stop();
   // Programs stay attached and maps stay pinned: traffic keeps flowing.
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_config.h"
+#include "agent/endpoint_index.h"
 #include "datapath/datapath.h"
 #include "datapath/kernel_features.h"
 #include "endpoint/cgroup.h"
@@ -23,6 +24,9 @@
 #include "identity/identity_allocator.h"
 #include "manifest/document.h"
 #include "manifest/object.h"
+#include "observe/event_reader.h"
+#include "observe/flow_decoder.h"
+#include "observe/flow_ring.h"
 #include "policy/policy_resolver.h"
 #include "policy/policy_rule.h"
 #include "store/file_store.h"
@@ -62,6 +66,10 @@ class Agent {
   size_t conntrack_gc();
 
   const AgentConfig& config() const { return config_; }
+
+  // Flows decoded from the datapath's events (the observer).
+  const observe::FlowRing& flows() const { return *flow_ring_; }
+  observe::FlowRing& flows() { return *flow_ring_; }
 
  private:
   using Lock = std::lock_guard<std::mutex>;
@@ -115,6 +123,11 @@ class Agent {
   policy::ResolvedPolicy resolved_;
   std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities_;
   std::vector<endpoint::Ipv4> host_ips_;
+
+  EndpointIndex endpoint_index_;
+  std::unique_ptr<observe::FlowDecoder> flow_decoder_;
+  std::unique_ptr<observe::FlowRing> flow_ring_;
+  std::unique_ptr<observe::EventReader> event_reader_;
 
   std::atomic<size_t> ct_gc_deleted_{0};
   std::atomic<uint64_t> ct_gc_runs_{0};

@@ -19,6 +19,8 @@ struct AgentConfig {
   std::string metrics_addr = "127.0.0.1:9962";
   uint32_t ct_max = 65536;
   uint32_t ct_gc_interval_s = 10;
+  uint32_t flow_buffer = 4096;  // flows kept for `pilus observe`
+  std::string node_name;        // shown in flows; default: the host name
 };
 
 nlohmann::json to_json(const AgentConfig& c);

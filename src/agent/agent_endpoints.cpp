@@ -43,11 +43,16 @@ void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {
   // ipcache first: a peer must know who the pod is before the pod can talk.
   datapath_->ipcache().update(ipcache_key{32, ep.ip.network_order()}, ipcache_value{ep.identity, IPCACHE_F_LOCAL_POD});
   datapath_->endpoints().update(endpoint_key{ep.ip.network_order()}, info);
+  std::vector<std::string> labels;
+  if (const auto* set = identities_->labels_of(ep.identity))
+    for (const auto& l : *set) labels.push_back(l.to_string());
+  endpoint_index_.put(ep.ip.value, observe::EndpointInfo{ep.ns, ep.name, ep.identity, ep.id}, std::move(labels));
 }
 
 void Agent::erase_endpoint_maps(const endpoint::Endpoint& ep) {
   datapath_->endpoints().erase(endpoint_key{ep.ip.network_order()});
   datapath_->ipcache().erase(ipcache_key{32, ep.ip.network_order()});
+  endpoint_index_.erase(ep.ip.value);
 }
 
 endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {

@@ -1,6 +1,8 @@
 #include "agent/api_routes.h"
 
 #include "common/error.h"
+#include "observe/flow_filter.h"
+#include "observe/flow_stream.h"
 
 namespace pilus::agent {
 
@@ -44,6 +46,14 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
     return Response::json(agent.policy_trace(r.query_value("from"), r.query_value("to"), static_cast<uint16_t>(p),
                                              r.query_value("protocol", "tcp")));
   });
+  server.handle_stream("GET", "/v1/flows", [&](const Request& r, const api::StreamWriter& w) {
+    auto request = observe::parse_observe_query(r.query);
+    observe::StreamOptions options;
+    options.node_name = agent.config().node_name;
+    options.datapath_lost = [&agent] { return agent.lost_events(); };
+    observe::stream_flows(agent.flows(), request, w, options);
+  });
+  server.on_stop([&agent] { agent.flows().close(); });
   server.handle("POST", "/v1/apply",
                 [&](const Request& r) { return Response::json(agent.apply(sources_from_request(r.body))); });
   server.handle("POST", "/v1/delete",
