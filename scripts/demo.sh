@@ -60,6 +60,11 @@ run "$PILUS" policy trace --from default/frontend --to default/backend --dport 8
 say "The backend's policy map entries, as the datapath sees them"
 run "$PILUS" bpf policy get default/backend
 
+say "Flows of the demo traffic (pilus observe), dropped ones with their reason"
+run "$PILUS" observe --last 30
+run "$PILUS" observe --verdict DROPPED
+echo "Follow them live with: pilus observe --follow   (KEEP=1 make demo keeps the agent running)"
+
 say "Agent status"
 run "$PILUS" status
 say "Connections tracked by the datapath"
