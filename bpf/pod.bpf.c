@@ -21,21 +21,24 @@ char LICENSE[] SEC("license") = "GPL";
 static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
 				   __u8 scope, __u32 peer_identity, __u8 trace_point)
 {
-	int ct = ct_lookup(ctx, scope);
+	struct ct_entry *entry;
+	int ct = ct_lookup(ctx, scope, &entry);
 
-	if (ct == CT_REPLY)
+	if (ct != CT_REPLY) {
+		int denied = policy_check(ep, ctx->dir, peer_identity, &ctx->pkt);
+		if (denied < 0) {
+			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -denied);
+			return drop_packet(skb, ctx, -denied);
+		}
+	}
+	if (entry) {
+		ct_touch(entry, &ctx->pkt, ct == CT_REPLY, mono_seconds());
 		return 0;
-	int ret = policy_check(ep, ctx->dir, peer_identity, &ctx->pkt);
-	if (ret < 0) {
-		emit_event(skb, ctx, EVENT_POLICY_VERDICT, -ret);
+	}
+	int ret = ct_create(ctx, scope);
+	if (ret < 0)
 		return drop_packet(skb, ctx, -ret);
-	}
-	if (ct == CT_NEW) {
-		ret = ct_create(ctx, scope);
-		if (ret < 0)
-			return drop_packet(skb, ctx, -ret);
-		emit_event(skb, ctx, EVENT_TRACE, trace_point);
-	}
+	emit_event(skb, ctx, EVENT_TRACE, trace_point);
 	return 0;
 }
 
@@ -96,7 +99,11 @@ int to_pod(struct __sk_buff *skb)
 
 	/* The node itself may always reach its pods (Cilium's allow-localhost). */
 	if (ctx.src_identity == IDENTITY_HOST) {
-		if (ct_lookup(&ctx, CT_INGRESS) == CT_NEW && (ret = ct_create(&ctx, CT_INGRESS)) < 0)
+		struct ct_entry *entry;
+		int ct = ct_lookup(&ctx, CT_INGRESS, &entry);
+		if (entry)
+			ct_touch(entry, &ctx.pkt, ct == CT_REPLY, mono_seconds());
+		else if ((ret = ct_create(&ctx, CT_INGRESS)) < 0)
 			return drop_packet(skb, &ctx, -ret);
 	} else {
 		ret = enforce(skb, &ctx, dst, CT_INGRESS, ctx.src_identity, TRACE_TO_ENDPOINT);

@@ -1,8 +1,11 @@
 /* Connection tracking in an LRU hash, with per-state lifetimes.
  *
  * API:
- *   ct_lookup(ctx, scope) -> CT_NEW | CT_ESTABLISHED | CT_REPLY (and counts
- *                            the packet on the entry it found)
+ *   ct_lookup(ctx, scope, &entry) -> CT_NEW | CT_ESTABLISHED | CT_REPLY, and
+ *                            the entry found (NULL for CT_NEW)
+ *   ct_touch(entry, pkt, reply, now) counts a packet on its entry; called only
+ *                            once the packet is allowed, so a dropped one
+ *                            neither counts nor keeps the connection alive
  *   ct_create(ctx, scope) -> 0 or -DROP_CT_MAP_INSERTION_FAILED; called for
  *                            CT_NEW once policy has allowed the packet
  *
@@ -69,7 +72,7 @@ static __always_inline void ct_touch(struct ct_entry *e, const struct packet *pk
 		e->expires = expires;
 }
 
-static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope)
+static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope, struct ct_entry **found)
 {
 	const struct packet *pkt = &ctx->pkt;
 	__u32 now = mono_seconds();
@@ -81,7 +84,7 @@ static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope)
 	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
 
 	if (e && e->expires > now) {
-		ct_touch(e, pkt, 0, now);
+		*found = e;
 		return CT_ESTABLISHED;
 	}
 
@@ -92,10 +95,11 @@ static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope)
 	};
 	e = bpf_map_lookup_elem(&conntrack, &rev);
 	if (e && e->expires > now) {
-		ct_touch(e, pkt, 1, now);
+		*found = e;
 		ctx->is_reply = 1;
 		return CT_REPLY;
 	}
+	*found = 0;
 	return CT_NEW;
 }
 

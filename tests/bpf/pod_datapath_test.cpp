@@ -1079,7 +1079,7 @@ TEST_F(PodDatapathTest, RevokedAllowCutsAnEstablishedConnection) {
 // close it, a retrying client must not keep renewing it and the reply path
 // it opens). Disabled: ct_lookup counts the packet before policy_check runs,
 // so today the dropped FIN is counted and marks the entry closing.
-TEST_F(PodDatapathTest, DISABLED_DeniedPacketDoesNotCountOnItsConnection) {
+TEST_F(PodDatapathTest, DeniedPacketDoesNotCountOnItsConnection) {
   const PolicyMatch ssh_to_node{.peer_identity = IDENTITY_HOST, .proto = IPPROTO_TCP, .dport = 22};
   enforce_policy(topo_.a, METRIC_EGRESS);
   allow(topo_.a, METRIC_EGRESS, ssh_to_node);
