@@ -19,13 +19,13 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Policy and conntrack for one hook: returns 0 to go on, or a drop verdict. */
 static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
-				   __u8 scope, __u32 peer_identity, __u8 trace_point)
+				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u8 trace_point)
 {
 	struct ct_entry *entry;
 	int ct = ct_lookup(ctx, scope, &entry);
 
 	if (ct != CT_REPLY) {
-		int denied = policy_check(ep, ctx->dir, peer_identity, &ctx->pkt);
+		int denied = policy_check(ep, ctx->dir, peer_identity, cidr_identity(peer_ip), &ctx->pkt);
 		if (denied < 0) {
 			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -denied);
 			return drop_packet(skb, ctx, -denied);
@@ -69,7 +69,7 @@ int from_pod(struct __sk_buff *skb)
 	if (!dst && !to_host)
 		return drop_packet(skb, &ctx, DROP_NO_ROUTE_OUTSIDE);
 
-	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
+	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
 	if (ret)
 		return ret;
 
@@ -106,7 +106,7 @@ int to_pod(struct __sk_buff *skb)
 		else if ((ret = ct_create(&ctx, CT_INGRESS)) < 0)
 			return drop_packet(skb, &ctx, -ret);
 	} else {
-		ret = enforce(skb, &ctx, dst, CT_INGRESS, ctx.src_identity, TRACE_TO_ENDPOINT);
+		ret = enforce(skb, &ctx, dst, CT_INGRESS, ctx.src_identity, ctx.pkt.saddr, TRACE_TO_ENDPOINT);
 		if (ret)
 			return ret;
 	}

@@ -1,7 +1,11 @@
 /* ipcache: longest-prefix match of an IPv4 address to its security identity.
  *
  * API:
- *   ipcache_lookup(ip4) -> struct ipcache_value * or NULL (world) */
+ *   ipcache_lookup(ip4) -> struct ipcache_value * or NULL (world)
+ *   cidr_identity(ip4)  -> identity of the longest CIDR a policy names that
+ *                          holds ip4, or 0. A separate trie, so that a CIDR
+ *                          rule matches pods by address (their /32 entries in
+ *                          the ipcache would otherwise hide the CIDR). */
 #pragma once
 
 #include "abi/ipcache.h"
@@ -25,4 +29,19 @@ static __always_inline __u32 ipcache_identity(__u32 ip4)
 {
 	struct ipcache_value *v = ipcache_lookup(ip4);
 	return v ? v->identity : IDENTITY_WORLD;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, IPCACHE_MAX);
+	__type(key, struct ipcache_key);
+	__type(value, struct ipcache_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} policy_cidrs SEC(".maps");
+
+static __always_inline __u32 cidr_identity(__u32 ip4)
+{
+	struct ipcache_key key = { .prefixlen = 32, .ip4 = ip4 };
+	struct ipcache_value *v = bpf_map_lookup_elem(&policy_cidrs, &key);
+	return v ? v->identity : 0;
 }

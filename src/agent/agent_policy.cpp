@@ -70,7 +70,7 @@ policy::ResolverInput Agent::policy_input() const {
 }
 
 void Agent::regenerate_policy() {
-  // CIDR peers: an identity and an ipcache prefix for each CIDR a rule names.
+  // CIDR peers: an identity and a policy_cidrs prefix for each CIDR a rule names.
   std::vector<policy::PolicyRule> rules;
   for (const auto& [key, p] : policies_) rules.insert(rules.end(), p.converted.rules.begin(), p.converted.rules.end());
   std::map<endpoint::Ipv4Prefix, uint32_t> cidrs;
@@ -78,7 +78,7 @@ void Agent::regenerate_policy() {
     auto it = cidr_identities_.find(prefix);
     cidrs[prefix] = it != cidr_identities_.end() ? it->second : identities_->allocate_cidr(endpoint::to_string(prefix));
   }
-  auto ipcache = datapath_->ipcache();
+  auto ipcache = datapath_->policy_cidrs();
   for (const auto& [prefix, id] : cidrs)
     ipcache.update(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()},
                    ipcache_value{id, 0});
@@ -186,7 +186,15 @@ nlohmann::json Agent::policy_trace(const std::string& from, const std::string& t
   struct Side {
     std::string name;
     uint32_t identity = 0;
+    uint32_t cidr_identity = 0;  // longest policy CIDR holding the address
     const endpoint::Endpoint* ep = nullptr;
+  };
+  auto cidr_identity_of = [&](endpoint::Ipv4 ip) {
+    uint32_t id = 0;
+    int best = -1;
+    for (const auto& [prefix, pid] : cidr_identities_)
+      if (prefix.contains(ip) && prefix.length > best) best = prefix.length, id = pid;
+    return id;
   };
   auto side = [&](const std::string& text) {
     Side s{text};
@@ -194,6 +202,7 @@ nlohmann::json Agent::policy_trace(const std::string& from, const std::string& t
     if (auto it = pods_.find(key); it != pods_.end()) {
       s.ep = &it->second.ep;
       s.identity = s.ep->identity;
+      s.cidr_identity = cidr_identity_of(s.ep->ip);
       s.name = key;
       return s;
     }
@@ -212,13 +221,14 @@ nlohmann::json Agent::policy_trace(const std::string& from, const std::string& t
     });
     for (const auto& [k, st] : pods_)
       if (st.ep.ip == ip) s.ep = &st.ep, s.name = k;
+    s.cidr_identity = cidr_identity_of(ip);
     return s;
   };
   Side src = side(from), dst = side(to);
   nlohmann::json steps = nlohmann::json::array();
   bool allowed = true;
-  auto check = [&](const Side& local, uint8_t dir, uint32_t peer) {
-    auto v = policy::evaluate(resolved_, local.ep->id, dir, peer, proto, port);
+  auto check = [&](const Side& local, uint8_t dir, const Side& peer) {
+    auto v = policy::evaluate(resolved_, local.ep->id, dir, peer.identity, proto, port, peer.cidr_identity);
     std::string decided = "no policy selects this direction: allowed by default";
     if (v.entry && v.entry->value.rule_id < rules_.size()) {
       const auto& r = rules_[v.entry->value.rule_id];
@@ -235,8 +245,8 @@ nlohmann::json Agent::policy_trace(const std::string& from, const std::string& t
                      {"decidedBy", decided}});
     allowed = allowed && v.allowed;
   };
-  if (src.ep) check(src, METRIC_EGRESS, dst.identity);
-  if (dst.ep && src.identity != IDENTITY_HOST) check(dst, METRIC_INGRESS, src.identity);
+  if (src.ep) check(src, METRIC_EGRESS, dst);
+  if (dst.ep && src.identity != IDENTITY_HOST) check(dst, METRIC_INGRESS, src);
   if (!dst.ep && !(src.ep && dst.identity == IDENTITY_HOST)) {
     steps.push_back({{"endpoint", dst.name}, {"verdict", "DENIED"}, {"reason", "NO_ROUTE_TO_OUTSIDE"},
                      {"decidedBy", "the node is a sandbox: only pods and the node are reachable"}});

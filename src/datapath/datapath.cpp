@@ -104,6 +104,7 @@ EndpointsMap Datapath::endpoints() const { return {bpf_map__fd(skel_->maps.endpo
 ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.conntrack), "conntrack"}; }
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
 PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
+IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
 size_t Datapath::policy_max_entries() const { return bpf_map__max_entries(skel_->maps.policy); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->maps.events_lost); }
@@ -135,6 +136,7 @@ std::vector<MapPressure> Datapath::map_pressure() const {
   add(skel_->maps.conntrack, conntrack().count());
   add(skel_->maps.metrics, metrics().keys().size());
   add(skel_->maps.policy, policy().count());
+  add(skel_->maps.policy_cidrs, policy_cidrs().count());
   return out;
 }
 

@@ -54,6 +54,7 @@ class Datapath {
   ConntrackMap conntrack() const;
   MetricsMap metrics() const;
   PolicyMap policy() const;
+  IpcacheMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
   size_t policy_max_entries() const;
   int events_fd() const;
   int events_lost_fd() const;

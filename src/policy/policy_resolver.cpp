@@ -149,8 +149,9 @@ class PeerIdentities {
 
  private:
   // CIDR identities of every prefix inside the rule's CIDR and outside its
-  // excepts, plus pods and the node when their address is inside (pilus
-  // matches CIDRs against pods too).
+  // excepts. Pods and the node match by address through the same identities
+  // (the datapath looks the peer's address up in policy_cidrs), so a pod in
+  // an except is excluded even when a replica of it is inside.
   void add_cidr(const CidrPeer& c, std::set<uint32_t>& ids) const {
     for (const auto& [prefix, id] : in_.cidr_identities) {
       if (prefix.length < c.cidr.length || !c.cidr.contains(prefix.network())) continue;
@@ -159,19 +160,12 @@ class PeerIdentities {
         if (prefix.length >= e.length && e.contains(prefix.network())) excluded = true;
       if (!excluded) ids.insert(id);
     }
-    for (const auto& ep : in_.endpoints)
-      if (c.contains(ep.ip)) ids.insert(ep.identity);
-    for (const auto& ip : in_.host_ips)
-      if (c.contains(ip)) ids.insert(IDENTITY_HOST);
   }
 
   void add_entity(Entity e, std::set<uint32_t>& ids) const {
     switch (e) {
       case Entity::kAll: ids.insert(0); break;
-      case Entity::kWorld:
-        ids.insert(IDENTITY_WORLD);
-        for (const auto& [prefix, id] : in_.cidr_identities) ids.insert(id);
-        break;
+      case Entity::kWorld: ids.insert(IDENTITY_WORLD); break;
       case Entity::kHost: ids.insert(IDENTITY_HOST); break;
       case Entity::kRemoteNode: ids.insert(IDENTITY_REMOTE_NODE); break;
       case Entity::kKubeApiserver: ids.insert(IDENTITY_KUBE_APISERVER); break;
@@ -221,9 +215,16 @@ ResolvedPolicy resolve(const ResolverInput& in) {
       for (uint32_t identity : peers.of(rule)) {
         for (const auto& pk : ports) {
           ResolvedEntry& e = out.entries[make_key(ep.id, dir_code(rule.direction), identity, pk)];
-          if (rule.deny) e.value.flags |= POLICY_F_DENY;
-          if (e.rules.empty()) e.value.rule_id = static_cast<uint32_t>(i);
-          e.rules.push_back(i);
+          bool was_deny = e.value.flags & POLICY_F_DENY;
+          if (rule.deny && !was_deny) {
+            // A deny takes the key over, and the credit for it.
+            e.value.flags |= POLICY_F_DENY;
+            e.value.rule_id = static_cast<uint32_t>(i);
+            e.rules = {i};
+          } else if (rule.deny == was_deny) {
+            if (e.rules.empty()) e.value.rule_id = static_cast<uint32_t>(i);
+            e.rules.push_back(i);
+          }
         }
       }
     }
@@ -262,7 +263,7 @@ const std::pair<const policy_key, ResolvedEntry>* longest_match(const ResolvedPo
 }  // namespace
 
 Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
-                 uint8_t protocol, uint16_t port) {
+                 uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity) {
   policy_key probe{};
   probe.prefixlen = POLICY_PREFIX_FULL;
   probe.endpoint_id = endpoint_id;
@@ -271,10 +272,15 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
   probe.protocol = protocol;
   probe.dport = protocol == IPPROTO_ICMP ? 0 : htons(port);
   const auto* exact = longest_match(resolved, probe);
+  const std::pair<const policy_key, ResolvedEntry>* cidr = nullptr;
+  if (peer_cidr_identity) {
+    probe.identity = peer_cidr_identity;
+    cidr = longest_match(resolved, probe);
+  }
   probe.identity = 0;
   const auto* any = longest_match(resolved, probe);
   Verdict v;
-  for (const auto* m : {exact, any}) {
+  for (const auto* m : {exact, cidr, any}) {
     if (m && (m->second.value.flags & POLICY_F_DENY)) {
       v.allowed = false;
       v.drop_reason = DROP_POLICY_DENY;
@@ -283,7 +289,7 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
       return v;
     }
   }
-  if (const auto* m = exact ? exact : any) {
+  if (const auto* m = exact ? exact : cidr ? cidr : any) {
     v.entry = &m->second;
     v.key = m->first;
     return v;

@@ -37,6 +37,8 @@ struct ResolverInput {
   std::vector<EndpointView> endpoints;          // local pods
   std::vector<IdentityView> identities;         // pod and reserved identities peers may have
   std::vector<endpoint::Ipv4> host_ips;         // the node's addresses (identity host)
+  // Every CIDR named by a rule. A CIDR rule allows these identities only: the
+  // datapath finds a peer's CIDR identity by its address, pods included.
   std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities;  // every CIDR named by a rule
 };
 
@@ -72,8 +74,10 @@ struct Verdict {
   const ResolvedEntry* entry = nullptr;  // the entry that decided, if one did
   policy_key key{};                  // its key
 };
+// peer_cidr_identity: the identity of the longest policy CIDR holding the
+// peer's address (0 when none), looked up between the exact and the "any" entry.
 Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
-                 uint8_t protocol, uint16_t port);
+                 uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity = 0);
 
 std::string policy_name(const std::string& kind, const std::string& ns, const std::string& name);
 

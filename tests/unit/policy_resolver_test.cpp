@@ -100,8 +100,30 @@ class Node {
 
   // "ALLOWED by <policy> <path>", "ALLOWED (no entry)", "DENIED POLICY_DENY by <policy> <path>",
   // "DENIED POLICY_DENIED": one string, so a failure shows the whole verdict.
+  // The CIDR identity the datapath finds for an address in policy_cidrs: its longest policy CIDR, or 0.
+  uint32_t cidr_identity_of(endpoint::Ipv4 addr) const {
+    uint32_t id = 0;
+    int best = -1;
+    for (const auto& [prefix, cidr_id] : in_.cidr_identities)
+      if (prefix.contains(addr) && prefix.length > best) best = prefix.length, id = cidr_id;
+    return id;
+  }
+
+  // A peer given by a CIDR identity is an outside address: world in the ipcache, that CIDR in policy_cidrs.
   std::string verdict(const PodRef& local, uint8_t direction, uint32_t peer, uint8_t proto, uint16_t port) const {
-    Verdict v = evaluate(resolved_, local.endpoint, direction, peer, proto, port);
+    if (peer >= IDENTITY_FIRST_LOCAL) return verdict_with_cidr(local, direction, IDENTITY_WORLD, peer, proto, port);
+    return verdict_with_cidr(local, direction, peer, 0, proto, port);
+  }
+  // A peer at an address: its identity, and the CIDR identity its address has.
+  std::string ingress_from(const PodRef& to, const PodRef& from, uint8_t proto, uint16_t port) const {
+    return verdict_with_cidr(to, kIn, from.identity, cidr_identity_of(from.ip), proto, port);
+  }
+  std::string ingress_at(const PodRef& to, uint32_t identity, const std::string& ip, uint8_t proto, uint16_t port) const {
+    return verdict_with_cidr(to, kIn, identity, cidr_identity_of(endpoint::parse_ipv4(ip)), proto, port);
+  }
+  std::string verdict_with_cidr(const PodRef& local, uint8_t direction, uint32_t peer, uint32_t peer_cidr,
+                                uint8_t proto, uint16_t port) const {
+    Verdict v = evaluate(resolved_, local.endpoint, direction, peer, proto, port, peer_cidr);
     std::string out = v.allowed ? "ALLOWED" : "DENIED";
     if (!v.allowed) {
       out += v.drop_reason == DROP_POLICY_DENY     ? " POLICY_DENY"
@@ -507,10 +529,10 @@ spec:
       except: [192.168.7.0/24]
 )yaml");
   node.resolve();
-  EXPECT_EQ(node.ingress(server, inside.identity, kTcp, 80), "ALLOWED by CiliumNetworkPolicy default/cidr spec.ingress[0]");
-  EXPECT_DEFAULT_DENIED(node.ingress(server, excepted.identity, kTcp, 80)) << "10.244.1.200 is in the except";
-  EXPECT_DEFAULT_DENIED(node.ingress(server, outside.identity, kTcp, 80));
-  EXPECT_ALLOWED(node.ingress(server, IDENTITY_HOST, kTcp, 80)) << "the node's 10.244.1.1 is inside";
+  EXPECT_EQ(node.ingress_from(server, inside, kTcp, 80), "ALLOWED by CiliumNetworkPolicy default/cidr spec.ingress[0]");
+  EXPECT_DEFAULT_DENIED(node.ingress_from(server, excepted, kTcp, 80)) << "10.244.1.200 is in the except";
+  EXPECT_DEFAULT_DENIED(node.ingress_from(server, outside, kTcp, 80));
+  EXPECT_ALLOWED(node.ingress_at(server, IDENTITY_HOST, "10.244.1.1", kTcp, 80)) << "the node's 10.244.1.1 is inside";
   EXPECT_ALLOWED(node.ingress(server, node.outside_identity("192.168.1.1"), kUdp, 53));
   EXPECT_DEFAULT_DENIED(node.ingress(server, node.outside_identity("192.168.7.7"), kUdp, 53));
   EXPECT_DEFAULT_DENIED(node.ingress(server, IDENTITY_WORLD, kUdp, 53));
@@ -531,9 +553,9 @@ spec:
     ports: [{port: 80}]
 )yaml");
   node.resolve();
-  EXPECT_DEFAULT_DENIED(node.ingress(server, low.identity, kTcp, 80)) << "10.244.1.10 is in the except";
-  EXPECT_EQ(node.ingress(server, high.identity, kTcp, 80), "ALLOWED by NetworkPolicy default/ipblock spec.ingress[0]");
-  EXPECT_DEFAULT_DENIED(node.ingress(server, high.identity, kTcp, 81));
+  EXPECT_DEFAULT_DENIED(node.ingress_from(server, low, kTcp, 80)) << "10.244.1.10 is in the except";
+  EXPECT_EQ(node.ingress_from(server, high, kTcp, 80), "ALLOWED by NetworkPolicy default/ipblock spec.ingress[0]");
+  EXPECT_DEFAULT_DENIED(node.ingress_from(server, high, kTcp, 81));
   EXPECT_ALLOWED(node.ingress(server, node.outside_identity("10.244.9.9"), kTcp, 80)) << "a CIDR identity inside";
   EXPECT_DEFAULT_DENIED(node.ingress(server, node.outside_identity("10.244.1.99"), kTcp, 80)) << "the except's identity";
   EXPECT_DEFAULT_DENIED(node.ingress(server, IDENTITY_WORLD, kTcp, 80));
@@ -549,6 +571,7 @@ TEST(PolicyResolver, CidrExceptStillExcludesAPodWhoseReplicaIsInside) {
   PodRef excepted = node.pod("10.244.1.200", {{"app", "web"}});
   PodRef outside = node.pod("10.244.2.5", {{"app", "web"}});
   ASSERT_EQ(inside.identity, excepted.identity) << "replicas: same labels, same identity";
+  // Replicas share an identity, so only the address (policy_cidrs) can tell them apart.
   node.apply(R"yaml(apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: cidr}
@@ -560,9 +583,9 @@ spec:
       except: [10.244.1.128/25]
 )yaml");
   node.resolve();
-  EXPECT_ALLOWED(node.ingress(server, inside.identity, kTcp, 80)) << "10.244.1.100";
-  EXPECT_DEFAULT_DENIED(node.ingress(server, excepted.identity, kTcp, 80)) << "10.244.1.200 is in the except";
-  EXPECT_DEFAULT_DENIED(node.ingress(server, outside.identity, kTcp, 80)) << "10.244.2.5 is outside the CIDR";
+  EXPECT_ALLOWED(node.ingress_from(server, inside, kTcp, 80)) << "10.244.1.100";
+  EXPECT_DEFAULT_DENIED(node.ingress_from(server, excepted, kTcp, 80)) << "10.244.1.200 is in the except";
+  EXPECT_DEFAULT_DENIED(node.ingress_from(server, outside, kTcp, 80)) << "10.244.2.5 is outside the CIDR";
 }
 
 // ---------------------------------------------------------------- entities
