@@ -70,11 +70,10 @@ policy::ResolverInput Agent::policy_input() const {
 }
 
 void Agent::regenerate_policy() {
+  policy::ResolverInput input = policy_input();
   // CIDR peers: an identity and a policy_cidrs prefix for each CIDR a rule names.
-  std::vector<policy::PolicyRule> rules;
-  for (const auto& [key, p] : policies_) rules.insert(rules.end(), p.converted.rules.begin(), p.converted.rules.end());
   std::map<endpoint::Ipv4Prefix, uint32_t> cidrs;
-  for (const auto& prefix : policy::cidr_prefixes(rules)) {
+  for (const auto& prefix : policy::cidr_prefixes(input.rules)) {
     auto it = cidr_identities_.find(prefix);
     cidrs[prefix] = it != cidr_identities_.end() ? it->second : identities_->allocate_cidr(endpoint::to_string(prefix));
   }
@@ -88,8 +87,9 @@ void Agent::regenerate_policy() {
     identities_->release(id);
   }
   cidr_identities_ = cidrs;
+  input.cidr_identities = cidrs;
 
-  policy::ResolvedPolicy next = policy::resolve(policy_input());
+  policy::ResolvedPolicy next = policy::resolve(input);
   size_t max = datapath_->policy_max_entries();
   if (next.entries.size() > max)
     fail("the policy map is full: these policies need {} entries, the map holds {}; nothing was applied",
@@ -102,7 +102,7 @@ void Agent::regenerate_policy() {
       map.update(k, e.value);
   }
   resolved_ = std::move(next);
-  rules_ = std::move(rules);
+  rules_ = std::move(input.rules);
   for (auto& [key, st] : pods_) write_endpoint_maps(st.ep);
   // Stale entries go last, and by what the map holds, so leftovers of an
   // earlier agent are found too.

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/percent_encoding.h"
+
 namespace pilus::api {
 
 struct Request {
@@ -43,10 +45,8 @@ using StreamWriter = std::function<bool(std::string_view chunk)>;
 using Handler = std::function<Response(const Request&)>;
 using StreamHandler = std::function<void(const Request&, const StreamWriter&)>;
 
-// Percent-encodes everything but unreserved characters, for building query strings.
-std::string percent_encode(std::string_view s);
-// Decodes %XX (malformed escapes are kept as they are); '+' becomes a space when plus_is_space.
-std::string percent_decode(std::string_view s, bool plus_is_space = true);
+using pilus::percent_decode;
+using pilus::percent_encode;
 
 // Threading and handler contract:
 // - Routes must be registered before start().

@@ -1,6 +1,8 @@
 // Hubble-style filters: an include and an exclude part, each two per-side filters (fields ANDed, values ORed).
 #include "observe/flow_filter.h"
 
+#include "common/percent_encoding.h"
+
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -516,43 +518,6 @@ void append_query_pair(std::vector<FilterArg>& args, std::string_view key, std::
   args.push_back({flag, std::move(value)});
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string decode_component(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string encode_component(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 FlowFilter FlowFilter::from_query(const std::map<std::string, std::vector<std::string>>& query, TimePoint now) {
@@ -573,8 +538,8 @@ FlowFilter FlowFilter::from_query_string(std::string_view query, TimePoint now) 
     std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     if (!pair.empty()) {
       size_t eq = pair.find('=');
-      std::string key = decode_component(pair.substr(0, eq));
-      std::string value = eq == std::string_view::npos ? "" : decode_component(pair.substr(eq + 1));
+      std::string key = percent_decode(pair.substr(0, eq));
+      std::string value = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
       if (normalize_flag(key) == "not") {
         args.push_back({"not", ""});
       } else {
@@ -649,9 +614,9 @@ std::string to_query_string(const std::vector<FilterArg>& args) {
       continue;
     }
     if (!out.empty()) out += '&';
-    out += encode_component((negate_next ? "not-" : "") + flag);
+    out += percent_encode((negate_next ? "not-" : "") + flag);
     out += '=';
-    out += encode_component(arg.value);
+    out += percent_encode(arg.value);
     negate_next = false;
   }
   if (negate_next) fail("--not must be followed by a filter");
