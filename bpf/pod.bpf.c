@@ -17,27 +17,34 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Policy and conntrack for one hook: returns 0 to go on, or a drop verdict. */
+/* Policy and conntrack for one hook: returns 0 to go on, or a drop verdict.
+ * Events: a policy verdict for every new connection a rule decided (allowed
+ * or denied), and trace events as conntrack aggregates them (start, first
+ * reply, SYN/FIN/RST new in a direction), so a busy stream reports a handful. */
 static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
 				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u8 trace_point)
 {
 	struct ct_entry *entry;
 	int ct = ct_lookup(ctx, scope, &entry);
+	int verdict = POLICY_ALLOWED_BY_DEFAULT;
 
 	if (ct != CT_REPLY) {
-		int denied = policy_check(ep, ctx->dir, peer_identity, cidr_identity(peer_ip), &ctx->pkt);
-		if (denied < 0) {
-			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -denied);
-			return drop_packet(skb, ctx, -denied);
+		verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip));
+		if (verdict < 0) {
+			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -verdict);
+			return drop_packet(skb, ctx, -verdict);
 		}
 	}
 	if (entry) {
-		ct_touch(entry, &ctx->pkt, ct == CT_REPLY, mono_seconds());
+		if (ct_touch(entry, &ctx->pkt, ct == CT_REPLY, mono_seconds()))
+			emit_event(skb, ctx, EVENT_TRACE, trace_point);
 		return 0;
 	}
 	int ret = ct_create(ctx, scope);
 	if (ret < 0)
 		return drop_packet(skb, ctx, -ret);
+	if (verdict == POLICY_ALLOWED_BY_RULE)
+		emit_event(skb, ctx, EVENT_POLICY_VERDICT, 0);
 	emit_event(skb, ctx, EVENT_TRACE, trace_point);
 	return 0;
 }
@@ -101,10 +108,14 @@ int to_pod(struct __sk_buff *skb)
 	if (ctx.src_identity == IDENTITY_HOST) {
 		struct ct_entry *entry;
 		int ct = ct_lookup(&ctx, CT_INGRESS, &entry);
-		if (entry)
-			ct_touch(entry, &ctx.pkt, ct == CT_REPLY, mono_seconds());
-		else if ((ret = ct_create(&ctx, CT_INGRESS)) < 0)
+		if (entry) {
+			if (ct_touch(entry, &ctx.pkt, ct == CT_REPLY, mono_seconds()))
+				emit_event(skb, &ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
+		} else if ((ret = ct_create(&ctx, CT_INGRESS)) < 0) {
 			return drop_packet(skb, &ctx, -ret);
+		} else {
+			emit_event(skb, &ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
+		}
 	} else {
 		ret = enforce(skb, &ctx, dst, CT_INGRESS, ctx.src_identity, ctx.pkt.saddr, TRACE_TO_ENDPOINT);
 		if (ret)

@@ -33,7 +33,8 @@ struct flow_event {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 is_reply;
-	__u16 pad;
+	__u8 policy_match_type; /* policy verdicts and policy drops: enum policy_match_type */
+	__u8 pad;
 	__u32 ifindex;
 	__u32 length; /* bytes on the wire */
 };

@@ -34,9 +34,20 @@ enum policy_entry_flags {
 	POLICY_F_DENY = 1 << 0,
 };
 
+/* Hubble's PolicyMatchType: which kind of entry allowed or denied a packet. */
+enum policy_match_type {
+	POLICY_MATCH_NONE = 0,       /* no entry: the direction's default decided */
+	POLICY_MATCH_L3_ONLY = 1,    /* this peer, any protocol */
+	POLICY_MATCH_L3_L4 = 2,      /* this peer, this port */
+	POLICY_MATCH_L4_ONLY = 3,    /* any peer, this port */
+	POLICY_MATCH_ALL = 4,        /* any peer, any protocol */
+	POLICY_MATCH_L3_PROTO = 5,   /* this peer, this protocol, any port */
+	POLICY_MATCH_PROTO_ONLY = 6, /* any peer, this protocol, any port */
+};
+
 struct policy_entry {
 	__u8 flags;
-	__u8 pad;
+	__u8 match_type; /* enum policy_match_type of the entry's key, written by the agent */
 	__u16 proxy_port; /* L7 redirect, network byte order; 0 = none */
 	__u32 rule_id;    /* the agent's number for the rule that made it */
 };
@@ -46,3 +57,16 @@ enum endpoint_flags {
 	ENDPOINT_F_INGRESS_ENFORCED = 1 << 0,
 	ENDPOINT_F_EGRESS_ENFORCED = 1 << 1,
 };
+
+/* The match type an entry's key stands for (the datapath cannot see which
+ * prefix an LPM lookup matched, so the agent stores it in the entry). */
+static inline __u8 policy_match_type_of(const struct policy_key *k)
+{
+	int any_peer = k->identity == 0;
+
+	if (k->prefixlen <= POLICY_PREFIX_ANY_PROTO)
+		return any_peer ? POLICY_MATCH_ALL : POLICY_MATCH_L3_ONLY;
+	if (k->prefixlen == POLICY_PREFIX_ANY_PORT)
+		return any_peer ? POLICY_MATCH_PROTO_ONLY : POLICY_MATCH_L3_PROTO;
+	return any_peer ? POLICY_MATCH_L4_ONLY : POLICY_MATCH_L3_L4;
+}

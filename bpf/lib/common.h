@@ -35,6 +35,7 @@ struct pkt_ctx {
 	__u16 endpoint_id; /* the local pod this hook belongs to */
 	__u8 dir;          /* enum metric_dir */
 	__u8 is_reply;
+	__u8 policy_match_type; /* set by the policy lookup, for verdict events */
 };
 
 #define TCP_BIT_FIN 0x01

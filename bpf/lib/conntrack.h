@@ -3,9 +3,12 @@
  * API:
  *   ct_lookup(ctx, scope, &entry) -> CT_NEW | CT_ESTABLISHED | CT_REPLY, and
  *                            the entry found (NULL for CT_NEW)
- *   ct_touch(entry, pkt, reply, now) counts a packet on its entry; called only
- *                            once the packet is allowed, so a dropped one
- *                            neither counts nor keeps the connection alive
+ *   ct_touch(entry, pkt, reply, now) -> 1 when the packet is worth a trace
+ *                            event (monitor aggregation: the first reply, or a
+ *                            SYN, FIN or RST new in its direction), else 0.
+ *                            Counts the packet on its entry; called only once
+ *                            the packet is allowed, so a dropped one neither
+ *                            counts nor keeps the connection alive
  *   ct_create(ctx, scope) -> 0 or -DROP_CT_MAP_INSERTION_FAILED; called for
  *                            CT_NEW once policy has allowed the packet
  *
@@ -52,24 +55,34 @@ static __always_inline __u32 ct_lifetime(const struct ct_entry *e, __u8 proto)
 	return CT_LIFETIME_SYN;
 }
 
-static __always_inline void ct_touch(struct ct_entry *e, const struct packet *pkt, int reply, __u32 now)
+/* TCP flags whose first appearance in a direction is reported. */
+#define CT_REPORT_TCP_FLAGS (TCP_BIT_SYN | TCP_BIT_FIN | TCP_BIT_RST)
+
+static __always_inline int ct_touch(struct ct_entry *e, const struct packet *pkt, int reply, __u32 now)
 {
+	int report;
+
 	if (reply) {
 		__sync_fetch_and_add(&e->packets_rev, 1);
 		__sync_fetch_and_add(&e->bytes_rev, pkt->length);
-		e->tcp_flags_rev |= pkt->tcp_flags;
+		report = (pkt->tcp_flags & CT_REPORT_TCP_FLAGS & ~e->tcp_flags_rev) || !(e->flags & CT_F_SEEN_REPLY);
+		if ((e->tcp_flags_rev | pkt->tcp_flags) != e->tcp_flags_rev)
+			e->tcp_flags_rev |= pkt->tcp_flags;
 		if (!(e->flags & CT_F_SEEN_REPLY))
 			e->flags |= CT_F_SEEN_REPLY;
 	} else {
 		__sync_fetch_and_add(&e->packets_fwd, 1);
 		__sync_fetch_and_add(&e->bytes_fwd, pkt->length);
-		e->tcp_flags_fwd |= pkt->tcp_flags;
+		report = (pkt->tcp_flags & CT_REPORT_TCP_FLAGS & ~e->tcp_flags_fwd) != 0;
+		if ((e->tcp_flags_fwd | pkt->tcp_flags) != e->tcp_flags_fwd)
+			e->tcp_flags_fwd |= pkt->tcp_flags;
 	}
 	if (pkt->tcp_flags & (TCP_BIT_FIN | TCP_BIT_RST))
 		e->flags |= CT_F_CLOSING;
 	__u32 expires = now + ct_lifetime(e, pkt->proto);
 	if (e->expires != expires)
 		e->expires = expires;
+	return report;
 }
 
 static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope, struct ct_entry **found)

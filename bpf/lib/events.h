@@ -47,6 +47,7 @@ static __always_inline void emit_event(struct __sk_buff *skb, const struct pkt_c
 	e->icmp_type = ctx->pkt.icmp_type;
 	e->icmp_code = ctx->pkt.icmp_code;
 	e->is_reply = ctx->is_reply;
+	e->policy_match_type = ctx->policy_match_type;
 	e->pad = 0;
 	e->ifindex = skb->ifindex;
 	e->length = ctx->pkt.length;

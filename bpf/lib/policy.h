@@ -1,8 +1,11 @@
 /* Per-endpoint policy lookup, as Cilium's datapath does it.
  *
  * API:
- *   policy_check(ep, dir, peer_identity, peer_cidr_identity, pkt) -> 0 (allowed) or
- *       -DROP_POLICY_DENY (a deny rule) / -DROP_POLICY_DENIED (default deny)
+ *   policy_check(ctx, ep, peer_identity, peer_cidr_identity) ->
+ *       POLICY_ALLOWED_BY_RULE (an entry allowed it), POLICY_ALLOWED_BY_DEFAULT
+ *       (no policy selects this direction), or -DROP_POLICY_DENY (a deny rule) /
+ *       -DROP_POLICY_DENIED (default deny); ctx->policy_match_type names the
+ *       kind of entry that decided (none for the default)
  *
  * Order: the longest match for the exact peer identity, then for the peer's
  * CIDR identity (when a policy CIDR holds its address), then for "any
@@ -23,14 +26,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } policy SEC(".maps");
 
-static __always_inline int policy_check(const struct endpoint_info *ep, __u8 dir, __u32 peer_identity,
-					__u32 peer_cidr_identity, const struct packet *pkt)
+enum policy_result {
+	POLICY_ALLOWED_BY_DEFAULT = 0,
+	POLICY_ALLOWED_BY_RULE = 1,
+};
+
+static __always_inline int policy_check(struct pkt_ctx *ctx, const struct endpoint_info *ep, __u32 peer_identity,
+					__u32 peer_cidr_identity)
 {
-	__u16 enforced = dir == METRIC_INGRESS ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
+	const struct packet *pkt = &ctx->pkt;
+	__u16 enforced = ctx->dir == METRIC_INGRESS ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
 	struct policy_key key = {
 		.prefixlen = POLICY_PREFIX_FULL,
 		.endpoint_id = ep->endpoint_id,
-		.direction = dir,
+		.direction = ctx->dir,
 		.identity = peer_identity,
 		.protocol = pkt->proto,
 		/* ICMP has no port; the echo id in pkt->dport is conntrack's, not policy's. */
@@ -38,20 +47,30 @@ static __always_inline int policy_check(const struct endpoint_info *ep, __u8 dir
 	};
 	struct policy_entry *exact = bpf_map_lookup_elem(&policy, &key);
 
-	if (exact && (exact->flags & POLICY_F_DENY))
+	ctx->policy_match_type = POLICY_MATCH_NONE;
+	if (exact && (exact->flags & POLICY_F_DENY)) {
+		ctx->policy_match_type = exact->match_type;
 		return -DROP_POLICY_DENY;
+	}
 	struct policy_entry *cidr = 0;
 	if (peer_cidr_identity) {
 		key.identity = peer_cidr_identity;
 		cidr = bpf_map_lookup_elem(&policy, &key);
-		if (cidr && (cidr->flags & POLICY_F_DENY))
+		if (cidr && (cidr->flags & POLICY_F_DENY)) {
+			ctx->policy_match_type = cidr->match_type;
 			return -DROP_POLICY_DENY;
+		}
 	}
 	key.identity = 0;
 	struct policy_entry *any = bpf_map_lookup_elem(&policy, &key);
-	if (any && (any->flags & POLICY_F_DENY))
+	if (any && (any->flags & POLICY_F_DENY)) {
+		ctx->policy_match_type = any->match_type;
 		return -DROP_POLICY_DENY;
-	if (exact || cidr || any)
-		return 0;
-	return (ep->flags & enforced) ? -DROP_POLICY_DENIED : 0;
+	}
+	struct policy_entry *allow = exact ? exact : cidr ? cidr : any;
+	if (allow) {
+		ctx->policy_match_type = allow->match_type;
+		return POLICY_ALLOWED_BY_RULE;
+	}
+	return (ep->flags & enforced) ? -DROP_POLICY_DENIED : POLICY_ALLOWED_BY_DEFAULT;
 }

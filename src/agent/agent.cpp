@@ -70,6 +70,7 @@ Agent::Agent(AgentConfig config)
   // After restore: the index knows every endpoint before the first event is decoded.
   event_reader_ = std::make_unique<observe::EventReader>(datapath_->events_fd(), datapath_->events_lost_fd(),
                                                          *flow_decoder_, *flow_ring_);
+  event_reader_->on_flow([this](const observe::Flow& f) { flow_metrics_.observe(f); });
   event_reader_->start();
   maintenance_ = std::thread([this] { maintenance_loop(); });
   spdlog::info("agent ready: {} endpoints, pod CIDR {}, datapath {}", pods_.size(), ipam_.cidr(),

@@ -26,6 +26,7 @@
 #include "manifest/object.h"
 #include "observe/event_reader.h"
 #include "observe/flow_decoder.h"
+#include "observe/flow_metrics.h"
 #include "observe/flow_ring.h"
 #include "policy/policy_resolver.h"
 #include "policy/policy_rule.h"
@@ -127,6 +128,7 @@ class Agent {
   EndpointIndex endpoint_index_;
   std::unique_ptr<observe::FlowDecoder> flow_decoder_;
   std::unique_ptr<observe::FlowRing> flow_ring_;
+  observe::FlowMetrics flow_metrics_;
   std::unique_ptr<observe::EventReader> event_reader_;
 
   std::atomic<size_t> ct_gc_deleted_{0};

@@ -88,11 +88,14 @@ std::string Agent::metrics_text() const {
                {{"reason", datapath::drop_reason_name(key.first)}, {"direction", direction_label(key.second)}},
                double(s.bytes));
 
-  size_t endpoints = 0;
+  size_t endpoints = 0, policies = 0;
   {
     Lock lock(mutex_);
     endpoints = pods_.size();
+    policies = policies_.size();
   }
+  t.family("cilium_policy", "gauge", "Number of policies currently loaded.");
+  t.sample("cilium_policy", double(policies));
   t.family("cilium_endpoint", "gauge", "Number of endpoints managed by this agent.");
   t.sample("cilium_endpoint", double(endpoints));
   t.family("cilium_identity", "gauge", "Number of pod identities in use.");
@@ -103,6 +106,7 @@ std::string Agent::metrics_text() const {
              m.max_entries ? double(m.entries) / double(m.max_entries) : 0.0);
   t.family("hubble_lost_events_total", "counter", "Events the datapath could not report because the ring buffer was full.");
   t.sample("hubble_lost_events_total", {{"source", "ring_buffer"}}, double(lost_events()));
+  flow_metrics_.render(t);
   t.family("pilus_conntrack_gc_deleted_total", "counter", "Expired conntrack entries deleted by the agent's GC.");
   t.sample("pilus_conntrack_gc_deleted_total", double(ct_gc_deleted_.load()));
   process_metrics(t);

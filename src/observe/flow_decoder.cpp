@@ -81,6 +81,7 @@ std::optional<Flow> FlowDecoder::decode(const void* data, size_t size) {
       f.kind = EventKind::Drop;
       f.verdict = Verdict::Dropped;
       f.drop_reason = e.reason;
+      f.policy_match_type = e.policy_match_type;
       break;  // is_reply stays unknown: drops can happen before conntrack ran
     case EVENT_TRACE: {
       auto point = trace_point_of(e.reason);
@@ -98,6 +99,7 @@ std::optional<Flow> FlowDecoder::decode(const void* data, size_t size) {
       f.kind = EventKind::PolicyVerdict;
       f.verdict = e.reason == 0 ? Verdict::Forwarded : Verdict::Dropped;
       f.drop_reason = e.reason;
+      f.policy_match_type = e.policy_match_type;
       f.is_reply = e.is_reply != 0;
       break;
     default:

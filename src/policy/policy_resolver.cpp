@@ -246,6 +246,7 @@ ResolvedPolicy resolve(const ResolverInput& in) {
       }
     }
   }
+  for (auto& [k, e] : out.entries) e.value.match_type = policy_match_type_of(&k);
   return out;
 }
 

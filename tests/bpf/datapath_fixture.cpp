@@ -102,13 +102,18 @@ void DatapathTest::enforce_policy(const Pod& pod, uint8_t dir) {
 }
 
 void DatapathTest::allow(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
-  datapath_->policy().update(policy_key_for(pod, dir, match), policy_entry{});
+  policy_key key = policy_key_for(pod, dir, match);
+  policy_entry entry{};
+  entry.match_type = policy_match_type_of(&key);
+  datapath_->policy().update(key, entry);
 }
 
 void DatapathTest::deny(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
+  policy_key key = policy_key_for(pod, dir, match);
   policy_entry entry{};
   entry.flags = POLICY_F_DENY;
-  datapath_->policy().update(policy_key_for(pod, dir, match), entry);
+  entry.match_type = policy_match_type_of(&key);
+  datapath_->policy().update(key, entry);
 }
 
 void DatapathTest::revoke(const Pod& pod, uint8_t dir, const PolicyMatch& match) {

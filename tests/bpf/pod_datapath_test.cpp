@@ -295,15 +295,16 @@ const PacketCase PACKET_CASES[] = {
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_B_IDENTITY, POD_A_IDENTITY,
                           Tuple{POD_B_IP, POD_A_IP, 41000, 8080, IPPROTO_TCP}, SYN)},
     {.name = "to_pod_from_node",
-     .description = "Delivery to pod A from the node is tracked with the host identity; the node's connections "
-                    "bypass policy, and with it the trace",
+     .description = "Delivery to pod A from the node is tracked with the host identity and traced; the node's "
+                    "connections bypass policy",
      .hook = Hook::to_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.receive_from(NODE_IP).udp(5000, 53).build(); },
      .verdict = TC_ACT_OK, .expected_output = nullptr,
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{Tuple{NODE_IP, POD_A_IP, 5000, 53, IPPROTO_UDP}, CT_INGRESS, IDENTITY_HOST, POD_A_IDENTITY, 0,
                     TEST_LIFETIME_NONTCP},
-     .event = std::nullopt},
+     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, IDENTITY_HOST, POD_A_IDENTITY,
+                          Tuple{NODE_IP, POD_A_IP, 5000, 53, IPPROTO_UDP})},
     {.name = "to_pod_from_unknown_source_is_world",
      .description = "A source the ipcache does not know is delivered and tracked as the world identity",
      .hook = Hook::to_pod, .at = At::pod_a,
@@ -583,7 +584,9 @@ struct Step {
   size_t entries_after;
   uint16_t flags_after;
   uint32_t lifetime_after;
-  std::optional<trace_point> trace;  // a new connection is traced, except the node's own
+  // Traced (monitor aggregation): a new connection, its first reply, and a SYN, FIN or RST new in
+  // its direction; other packets of a known connection are not.
+  std::optional<trace_point> trace;
 };
 
 struct Conversation {
@@ -614,10 +617,10 @@ const Conversation CONVERSATIONS[] = {
           A_TO_B_TCP, CT_INGRESS, Side::forward, 2, 0, CT_LIFETIME_SYN, TRACE_TO_ENDPOINT},
          {"SYN-ACK leaves B", Hook::from_pod, At::pod_b,
           [](const Topology& t) { return t.b.send_to(POD_A_IP).tcp(80, 40000, SYN | ACK).build(); }, TC_ACT_REDIRECT,
-          A_TO_B_TCP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
+          A_TO_B_TCP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_ENDPOINT},
          {"SYN-ACK enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) { return t.a.receive_from(POD_B_IP).tcp(80, 40000, SYN | ACK).build(); }, TC_ACT_OK,
-          A_TO_B_TCP, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
+          A_TO_B_TCP, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_ENDPOINT},
          {"ACK leaves A", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, ACK).payload("GET /").build(); },
           TC_ACT_REDIRECT, A_TO_B_TCP, CT_EGRESS, Side::forward, 2, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
@@ -634,16 +637,16 @@ const Conversation CONVERSATIONS[] = {
           A_TO_NODE_TCP, CT_EGRESS, Side::forward, 1, 0, CT_LIFETIME_SYN, TRACE_TO_HOST},
          {"SYN-ACK from the node enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) { return t.a.receive_from(NODE_IP).tcp(22, 40001, SYN | ACK).build(); }, TC_ACT_OK,
-          A_TO_NODE_TCP, CT_EGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
+          A_TO_NODE_TCP, CT_EGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_ENDPOINT},
          {"ACK leaves A", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 22, ACK).build(); }, TC_ACT_OK,
           A_TO_NODE_TCP, CT_EGRESS, Side::forward, 1, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
          {"FIN leaves A", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 22, FIN | ACK).build(); }, TC_ACT_OK,
-          A_TO_NODE_TCP, CT_EGRESS, Side::forward, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, std::nullopt},
+          A_TO_NODE_TCP, CT_EGRESS, Side::forward, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, TRACE_TO_HOST},
          {"FIN from the node enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) { return t.a.receive_from(NODE_IP).tcp(22, 40001, FIN | ACK).build(); }, TC_ACT_OK,
-          A_TO_NODE_TCP, CT_EGRESS, Side::reverse, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, std::nullopt},
+          A_TO_NODE_TCP, CT_EGRESS, Side::reverse, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, TRACE_TO_ENDPOINT},
          {"last ACK leaves A", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 22, ACK).build(); }, TC_ACT_OK,
           A_TO_NODE_TCP, CT_EGRESS, Side::forward, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, std::nullopt},
@@ -656,7 +659,7 @@ const Conversation CONVERSATIONS[] = {
           A_TO_NODE_RST, CT_EGRESS, Side::forward, 1, 0, CT_LIFETIME_SYN, TRACE_TO_HOST},
          {"RST from the node enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) { return t.a.receive_from(NODE_IP).tcp(8080, 40005, RST | ACK).build(); }, TC_ACT_OK,
-          A_TO_NODE_RST, CT_EGRESS, Side::reverse, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, std::nullopt},
+          A_TO_NODE_RST, CT_EGRESS, Side::reverse, 1, SEEN_REPLY | CLOSING, CT_LIFETIME_CLOSE, TRACE_TO_ENDPOINT},
      }},
     {"retransmitted_syn_is_the_same_connection",
      "A second SYN on the same tuple lands on the existing entry and is not traced again",
@@ -670,14 +673,14 @@ const Conversation CONVERSATIONS[] = {
      }},
     {"node_opens_a_connection_to_a_pod",
      "The node connects to A: tracked in A's ingress scope; A's SYN-ACK is that entry's reply, not a new "
-     "egress connection, so it is neither traced nor given an entry of its own",
+     "egress connection: traced as the first reply, without an entry of its own",
      {
          {"SYN from the node enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) { return t.a.receive_from(NODE_IP).tcp(50000, 8080, SYN).build(); }, TC_ACT_OK,
-          NODE_TO_A_TCP, CT_INGRESS, Side::forward, 1, 0, CT_LIFETIME_SYN, std::nullopt},
+          NODE_TO_A_TCP, CT_INGRESS, Side::forward, 1, 0, CT_LIFETIME_SYN, TRACE_TO_ENDPOINT},
          {"SYN-ACK leaves A", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(8080, 50000, SYN | ACK).build(); }, TC_ACT_OK,
-          NODE_TO_A_TCP, CT_INGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
+          NODE_TO_A_TCP, CT_INGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_HOST},
      }},
     {"udp_request_and_response_between_pods",
      "A UDP exchange between pods shares one entry per hook, both on the non-TCP lifetime",
@@ -690,10 +693,10 @@ const Conversation CONVERSATIONS[] = {
           TC_ACT_OK, A_TO_B_UDP, CT_INGRESS, Side::forward, 2, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
          {"answer leaves B", Hook::from_pod, At::pod_b,
           [](const Topology& t) { return t.b.send_to(POD_A_IP).udp(53, 5353).payload("answer!").build(); },
-          TC_ACT_REDIRECT, A_TO_B_UDP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, std::nullopt},
+          TC_ACT_REDIRECT, A_TO_B_UDP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
          {"answer enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) { return t.a.receive_from(POD_B_IP).udp(53, 5353).payload("answer!").build(); },
-          TC_ACT_OK, A_TO_B_UDP, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, std::nullopt},
+          TC_ACT_OK, A_TO_B_UDP, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
      }},
     {"icmp_echo_between_pods",
      "Echo request and reply between pods share the entry keyed by the echo id",
@@ -713,12 +716,12 @@ const Conversation CONVERSATIONS[] = {
             return t.b.send_to(POD_A_IP).icmp_echo(icmp_type::ECHO_REPLY, ECHO_ID, 1).build();
           },
           TC_ACT_REDIRECT, A_TO_B_ECHO, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP,
-          std::nullopt},
+          TRACE_TO_ENDPOINT},
          {"reply enters A", Hook::to_pod, At::pod_a,
           [](const Topology& t) {
             return t.a.receive_from(POD_B_IP).icmp_echo(icmp_type::ECHO_REPLY, ECHO_ID, 1).build();
           },
-          TC_ACT_OK, A_TO_B_ECHO, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, std::nullopt},
+          TC_ACT_OK, A_TO_B_ECHO, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
      }},
     {"icmp_echo_to_the_node",
      "Pinging the node: the reply lands on the request's entry, the next sequence number too, and another echo "
@@ -731,7 +734,7 @@ const Conversation CONVERSATIONS[] = {
           [](const Topology& t) {
             return t.a.receive_from(NODE_IP).icmp_echo(icmp_type::ECHO_REPLY, ECHO_ID, 1).build();
           },
-          TC_ACT_OK, A_TO_NODE_ECHO, CT_EGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_NONTCP, std::nullopt},
+          TC_ACT_OK, A_TO_NODE_ECHO, CT_EGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
          {"request 2 leaves A", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(NODE_IP).icmp_echo(icmp_type::ECHO_REQUEST, ECHO_ID, 2).build(); },
           TC_ACT_OK, A_TO_NODE_ECHO, CT_EGRESS, Side::forward, 1, SEEN_REPLY, TEST_LIFETIME_NONTCP, std::nullopt},
@@ -819,7 +822,9 @@ struct PolicyCase {
   PacketFn packet;
   uint32_t verdict;
   std::optional<drop_reason> denied;  // nullopt: allowed
-  bool traced = true;                 // an allowed new connection is traced, except the node's
+  // Allowed by an entry: the match type its policy-verdict event names. nullopt: allowed by
+  // default (no rule), which emits no verdict, only the connection's trace.
+  std::optional<uint8_t> allowed_by = std::nullopt;
 };
 
 void PrintTo(const PolicyCase& c, std::ostream* os) { *os << c.name; }
@@ -840,7 +845,7 @@ const PolicyCase POLICY_CASES[] = {
      .rules = {{At::pod_a, EGRESS, {.peer_identity = IDENTITY_HOST, .proto = IPPROTO_TCP, .dport = 22}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 22, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4},
     {.name = "egress_allowed_port_does_not_open_another",
      .description = "Allowing TCP 22 leaves TCP 23 default denied",
      .enforced = {{At::pod_a, EGRESS}},
@@ -868,21 +873,21 @@ const PolicyCase POLICY_CASES[] = {
      .rules = {{At::pod_a, EGRESS, {.peer_identity = 0, .proto = IPPROTO_TCP, .dport = 22}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 22, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L4_ONLY},
     {.name = "egress_allowed_on_any_port",
      .description = "A protocol entry without a port matches every port of that protocol",
      .enforced = {{At::pod_a, EGRESS}},
      .rules = {{At::pod_a, EGRESS, {.peer_identity = IDENTITY_HOST, .proto = IPPROTO_TCP, .port_bits = 0}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 2222, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_PROTO},
     {.name = "egress_allowed_on_any_protocol",
      .description = "An entry without a protocol matches UDP as well",
      .enforced = {{At::pod_a, EGRESS}},
      .rules = {{At::pod_a, EGRESS, {.peer_identity = IDENTITY_HOST}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(NODE_IP).udp(5353, 53).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_ONLY},
     {.name = "egress_port_range_includes_its_last_port",
      .description = "Ports 8080-8087 (13 leading bits of 8080) include 8087",
      .enforced = {{At::pod_a, EGRESS}},
@@ -890,7 +895,7 @@ const PolicyCase POLICY_CASES[] = {
                 {.peer_identity = IDENTITY_HOST, .proto = IPPROTO_TCP, .dport = 8080, .port_bits = 13}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(NODE_IP).tcp(40001, 8087, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4},
     {.name = "egress_port_range_excludes_the_next_port",
      .description = "Ports 8080-8087 do not include 8088",
      .enforced = {{At::pod_a, EGRESS}},
@@ -905,7 +910,7 @@ const PolicyCase POLICY_CASES[] = {
      .rules = {{At::pod_a, EGRESS, {.peer_identity = POD_B_IDENTITY, .proto = IPPROTO_TCP, .dport = 80}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, SYN).build(); },
-     .verdict = TC_ACT_REDIRECT, .denied = std::nullopt},
+     .verdict = TC_ACT_REDIRECT, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4},
     {.name = "icmp_policy_ignores_the_echo_id",
      .description = "An ICMP entry has no port: a ping with any echo id matches it",
      .enforced = {{At::pod_a, EGRESS}},
@@ -914,7 +919,7 @@ const PolicyCase POLICY_CASES[] = {
      .packet = [](const Topology& t) {
        return t.a.send_to(NODE_IP).icmp_echo(icmp_type::ECHO_REQUEST, ECHO_ID, 1).build();
      },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4},
     {.name = "exact_deny_beats_any_allow",
      .description = "A deny for the node on TCP 22 wins over an allow-everything entry",
      .enforced = {{At::pod_a, EGRESS}},
@@ -969,7 +974,7 @@ const PolicyCase POLICY_CASES[] = {
      .rules = {{At::pod_a, INGRESS, {.peer_identity = POD_B_IDENTITY, .proto = IPPROTO_TCP, .dport = 8080}}},
      .hook = Hook::to_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.receive_from(POD_B_IP).tcp(41000, 8080, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt},
+     .verdict = TC_ACT_OK, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4},
     {.name = "ingress_allowed_for_pod_b_is_not_for_world",
      .description = "The same allow does not let an unknown (world) source in",
      .enforced = {{At::pod_a, INGRESS}},
@@ -978,18 +983,18 @@ const PolicyCase POLICY_CASES[] = {
      .packet = [](const Topology& t) { return t.a.receive_from(OUTSIDE_IP).tcp(41000, 8080, SYN).build(); },
      .verdict = TC_ACT_SHOT, .denied = DROP_POLICY_DENIED},
     {.name = "node_reaches_pods_despite_default_deny",
-     .description = "The node may always reach its pods (allow-localhost): no policy lookup, no trace",
+     .description = "The node may always reach its pods (allow-localhost): no policy lookup, only the trace",
      .enforced = {{At::pod_a, INGRESS}}, .rules = {},
      .hook = Hook::to_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.receive_from(NODE_IP).tcp(50000, 8080, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt, .traced = false},
+     .verdict = TC_ACT_OK, .denied = std::nullopt},
     {.name = "node_reaches_pods_despite_a_deny",
      .description = "Even an explicit deny of the host identity does not stop the node",
      .enforced = {{At::pod_a, INGRESS}},
      .rules = {{At::pod_a, INGRESS, {.peer_identity = IDENTITY_HOST}, true}},
      .hook = Hook::to_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.receive_from(NODE_IP).tcp(50000, 8080, SYN).build(); },
-     .verdict = TC_ACT_OK, .denied = std::nullopt, .traced = false},
+     .verdict = TC_ACT_OK, .denied = std::nullopt},
 };
 
 class PodPolicy : public PodDatapathTest, public ::testing::WithParamInterface<PolicyCase> {};
@@ -1022,6 +1027,11 @@ TEST_P(PodPolicy, VerdictCountersAndEvents) {
     EXPECT_EQ(int(events[1].type), int(EVENT_DROP));
     for (const flow_event& e : events) {
       EXPECT_EQ(int(e.reason), int(*c.denied)) << describe(e);
+      // A default deny matched no entry; a deny rule names its entry's kind.
+      if (*c.denied == DROP_POLICY_DENIED)
+        EXPECT_EQ(int(e.policy_match_type), int(POLICY_MATCH_NONE)) << describe(e);
+      else
+        EXPECT_NE(int(e.policy_match_type), int(POLICY_MATCH_NONE)) << describe(e);
       EXPECT_EQ(e.endpoint_id, at.endpoint_id) << describe(e);
       EXPECT_EQ(c.hook == Hook::from_pod ? e.src_identity : e.dst_identity, at.identity) << describe(e);
     }
@@ -1029,10 +1039,14 @@ TEST_P(PodPolicy, VerdictCountersAndEvents) {
     EXPECT_EQ(counter(at.endpoint_id, REASON_FORWARDED, dir).packets, 1u);
     EXPECT_EQ(all_counted_packets(), 1u);
     EXPECT_EQ(ct_entry_count(), 1u);
-    ASSERT_EQ(events.size(), c.traced ? 1u : 0u);
-    if (c.traced) {
-      EXPECT_EQ(int(events[0].type), int(EVENT_TRACE));
+    // The verdict of the rule that allowed it (if one did), then the connection's trace.
+    ASSERT_EQ(events.size(), c.allowed_by ? 2u : 1u);
+    if (c.allowed_by) {
+      EXPECT_EQ(int(events[0].type), int(EVENT_POLICY_VERDICT));
+      EXPECT_EQ(int(events[0].reason), 0) << "an allowed verdict carries no drop reason";
+      EXPECT_EQ(int(events[0].policy_match_type), int(*c.allowed_by)) << describe(events[0]);
     }
+    EXPECT_EQ(int(events.back().type), int(EVENT_TRACE));
   }
 }
 

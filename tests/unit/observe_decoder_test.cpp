@@ -12,6 +12,7 @@
 
 #include "abi/drop_reasons.h"
 #include "abi/events.h"
+#include "abi/policy.h"
 #include "abi/identity.h"
 #include "abi/metrics.h"
 #include "endpoint/ipv4.h"
@@ -38,6 +39,7 @@ struct EventSpec {
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
   uint8_t is_reply = 0;
+  uint8_t policy_match_type = 0;
   uint32_t ifindex = 42;
   uint64_t timestamp_ns = 5'000'000'000;
 };
@@ -62,6 +64,7 @@ flow_event make_event(const EventSpec& s) {
   e.icmp_type = s.icmp_type;
   e.icmp_code = s.icmp_code;
   e.is_reply = s.is_reply;
+  e.policy_match_type = s.policy_match_type;
   e.ifindex = s.ifindex;
   e.length = 74;
   return e;
@@ -231,16 +234,23 @@ TEST_F(ObserveDecoder, UnknownIdentityFallsBackToThePodsOwn) {
 }
 
 TEST_F(ObserveDecoder, PolicyVerdicts) {
-  auto allowed = decode(make_event({.type = EVENT_POLICY_VERDICT, .reason = 0, .dir = METRIC_INGRESS}));
+  auto allowed = decode(make_event(
+      {.type = EVENT_POLICY_VERDICT, .reason = 0, .dir = METRIC_INGRESS, .policy_match_type = POLICY_MATCH_L3_L4}));
   ASSERT_TRUE(allowed);
   EXPECT_EQ(allowed->kind, EventKind::PolicyVerdict);
   EXPECT_EQ(allowed->verdict, Verdict::Forwarded);
   EXPECT_EQ(allowed->drop_reason, 0);
+  EXPECT_EQ(allowed->policy_match_type, POLICY_MATCH_L3_L4);
 
   auto denied = decode(make_event({.type = EVENT_POLICY_VERDICT, .reason = DROP_POLICY_DENIED, .dir = METRIC_INGRESS}));
   ASSERT_TRUE(denied);
   EXPECT_EQ(denied->verdict, Verdict::Dropped);
   EXPECT_EQ(denied->drop_reason, DROP_POLICY_DENIED);
+  EXPECT_EQ(denied->policy_match_type, POLICY_MATCH_NONE);
+
+  auto drop = decode(make_event({.type = EVENT_DROP, .reason = DROP_POLICY_DENY, .policy_match_type = POLICY_MATCH_L4_ONLY}));
+  ASSERT_TRUE(drop);
+  EXPECT_EQ(drop->policy_match_type, POLICY_MATCH_L4_ONLY) << "a deny rule's drop names the kind of entry";
 }
 
 TEST_F(ObserveDecoder, TracePoints) {

@@ -834,5 +834,43 @@ spec:
   EXPECT_EQ(node.ingress(web1, tool.identity, kTcp, 80), "ALLOWED (no entry)");
 }
 
+
+// Every entry carries the Hubble match type of its key, for the datapath's verdict events.
+TEST(PolicyResolver, EntriesNameTheirMatchType) {
+  Node node;
+  PodRef backend = node.pod("10.244.1.10", {{"app", "backend"}});
+  PodRef frontend = node.pod("10.244.1.11", {{"app", "frontend"}});
+  node.apply(kAllowHttp);
+  node.apply(R"yaml(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: mixed
+spec:
+  endpointSelector:
+    matchLabels:
+      app: frontend
+  egress:
+  - toEndpoints:
+    - matchLabels:
+        app: backend
+  - toPorts:
+    - ports:
+      - port: "53"
+        protocol: UDP
+)yaml");
+  const ResolvedPolicy& r = node.resolve();
+  std::map<std::string, int> seen;
+  for (const auto& [k, e] : r.entries) {
+    EXPECT_EQ(e.value.match_type, policy_match_type_of(&k));
+    std::string who = k.endpoint_id == backend.endpoint ? "backend" : "frontend";
+    seen[who + (k.direction == kIn ? " in " : " out ") + std::to_string(e.value.match_type)]++;
+  }
+  EXPECT_EQ(seen["backend in " + std::to_string(POLICY_MATCH_L3_L4)], 1) << "frontend on TCP 80";
+  EXPECT_EQ(seen["frontend out " + std::to_string(POLICY_MATCH_L3_ONLY)], 1) << "backend, any port";
+  EXPECT_EQ(seen["frontend out " + std::to_string(POLICY_MATCH_L4_ONLY)], 1) << "anyone on UDP 53";
+  EXPECT_EQ(seen.size(), 3u);
+}
+
 }  // namespace
 }  // namespace pilus::policy
