@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   agent->add_option("--cgroup", config.cgroup, "cgroup (under the cgroup2 mount) for pod processes");
   agent->add_option("--metrics-addr", config.metrics_addr, "Prometheus metrics address (empty: none)");
   agent->add_option("--ct-max", config.ct_max, "conntrack map size");
+  agent->add_option("--policy-map-max", config.policy_max, "policy map size (entries, all pods together)");
+  agent->add_option("--event-buffer", config.event_buffer_bytes,
+                    "bytes of the datapath's events ring buffer (a power of two)");
   agent->add_option("--ct-gc-interval", config.ct_gc_interval_s, "seconds between conntrack GC runs");
   agent->add_option("--log-level", log_level, "trace, debug, info, warn, error");
   agent->add_option("--flow-buffer", config.flow_buffer, "flows kept for pilus observe");

@@ -25,6 +25,8 @@ std::unique_ptr<datapath::Datapath> load_datapath(const AgentConfig& c) {
   datapath::DatapathConfig dc;
   dc.bpf_root = c.bpf_root;
   dc.ct_max = c.ct_max;
+  dc.policy_max = c.policy_max;
+  dc.events_ring_bytes = c.event_buffer_bytes;
   return std::make_unique<datapath::Datapath>(dc);
 }
 

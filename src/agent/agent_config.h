@@ -18,6 +18,8 @@ struct AgentConfig {
   std::string cgroup = "pilus";             // under the cgroup2 mount
   std::string metrics_addr = "127.0.0.1:9962";
   uint32_t ct_max = 65536;
+  uint32_t policy_max = 65536;              // policy map entries, all endpoints together
+  uint32_t event_buffer_bytes = 4u << 20;   // the datapath's events ring buffer
   uint32_t ct_gc_interval_s = 10;
   uint32_t flow_buffer = 4096;  // flows kept for `pilus observe`
   std::string node_name;        // shown in flows; default: the host name

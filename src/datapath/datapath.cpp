@@ -68,6 +68,12 @@ Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
   if (!skel_) throw system_error("opening the pod BPF object", errno);
   try {
     bpf_map__set_max_entries(skel_->maps.conntrack, config_.ct_max);
+    if (config_.policy_max == 0) fail("the policy map size must be at least 1");
+    bpf_map__set_max_entries(skel_->maps.policy, config_.policy_max);
+    uint32_t ring = config_.events_ring_bytes;
+    if (ring < static_cast<uint32_t>(getpagesize()) || (ring & (ring - 1)) != 0)
+      fail("the events ring buffer size must be a power of two of at least {} bytes, not {}", getpagesize(), ring);
+    bpf_map__set_max_entries(skel_->maps.events, ring);
     skel_->rodata->ct_lifetime_tcp = config_.ct_lifetime_tcp;
     skel_->rodata->ct_lifetime_nontcp = config_.ct_lifetime_nontcp;
     if (config_.pin) {

@@ -10,6 +10,7 @@
 
 #include "abi/conntrack.h"
 #include "abi/endpoint.h"
+#include "abi/events.h"
 #include "abi/ipcache.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
@@ -23,6 +24,8 @@ struct DatapathConfig {
   std::string bpf_root = "/sys/fs/bpf/pilus";
   bool pin = true;  // false: private maps (BPF tests)
   uint32_t ct_max = CT_MAX_DEFAULT;
+  uint32_t policy_max = POLICY_MAX_DEFAULT;          // entries of the one policy map (all endpoints)
+  uint32_t events_ring_bytes = EVENTS_RING_BYTES;    // a power of two, at least a page
   uint32_t ct_lifetime_tcp = CT_LIFETIME_TCP;
   uint32_t ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
 };

@@ -95,6 +95,18 @@ std::string unused_pod_cidr(int prefix, std::string* router_ip) {
 
 // A loopback port nothing listens on now; kept for the agent's whole life so
 // that restarts serve metrics where they did before.
+
+json parse_json(const CommandResult& r) {
+  if (!r.ok()) throw HarnessError(r.describe());
+  json j = json::parse(r.out, nullptr, false);
+  if (j.is_discarded()) throw HarnessError("not JSON: " + r.describe());
+  return j;
+}
+
+std::string quoted(const std::string& s) { return json(s).dump(); }  // a JSON string is a YAML flow scalar
+
+}  // namespace
+
 std::string free_loopback_addr() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -109,17 +121,6 @@ std::string free_loopback_addr() {
   close(fd);
   return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
 }
-
-json parse_json(const CommandResult& r) {
-  if (!r.ok()) throw HarnessError(r.describe());
-  json j = json::parse(r.out, nullptr, false);
-  if (j.is_discarded()) throw HarnessError("not JSON: " + r.describe());
-  return j;
-}
-
-std::string quoted(const std::string& s) { return json(s).dump(); }  // a JSON string is a YAML flow scalar
-
-}  // namespace
 
 // ---------------------------------------------------------------- processes
 
@@ -349,6 +350,7 @@ void TestAgent::start() {
                                    socket_,     "--bpf-root",     bpf_root_,     "--host-device", host_device_,
                                    "--cgroup",  cgroup_,          "--pod-cidr",  pod_cidr_,    "--metrics-addr",
                                    metrics_addr_};
+  argv.insert(argv.end(), options_.agent_args.begin(), options_.agent_args.end());
   std::string out_log = work_dir_ + "/agent.stdout.log", err_log = work_dir_ + "/agent.stderr.log";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

@@ -84,6 +84,8 @@ std::vector<std::string> netns_with_prefix(const std::string& prefix);
 bool link_exists(const std::string& name);
 bool process_gone(pid_t pid);  // no such process, or a zombie nobody reaped yet
 bool process_in_netns(pid_t pid, const std::string& netns);
+// "127.0.0.1:PORT" with a port free at the time of the call.
+std::string free_loopback_addr();
 std::string cgroup2_mount();
 
 // One pilus agent started by this test, with names nobody else uses. Its
@@ -93,6 +95,7 @@ class TestAgent {
  public:
   struct Options {
     int pod_cidr_prefix = 24;  // a random unused 10.244.<100..199>.0/<prefix>
+    std::vector<std::string> agent_args;  // more `pilus agent` flags (map sizes, ...)
   };
   TestAgent() : TestAgent(Options{}) {}
   explicit TestAgent(Options options);

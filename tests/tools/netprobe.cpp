@@ -5,6 +5,8 @@
 //   netprobe stream IP PORT --duration-ms N [--interval-ms N]
 //        one long TCP connection of numbered messages, each checked when echoed back;
 //        prints {"sent","received","errors","retransmits","max_gap_ms"} as JSON
+//   netprobe burst IP PORT --count N
+//        N small UDP datagrams from one socket, as fast as the socket takes them; prints {"sent"}
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -184,6 +186,17 @@ int stream(const std::string& ip, int port, int duration_ms, int interval_ms) {
   return errors == 0 ? 0 : 1;
 }
 
+int burst(const std::string& ip, int port, long count) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a = address(ip, port);
+  long sent = 0;
+  for (long i = 0; i < count; i++)
+    if (sendto(fd, &i, sizeof(i), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == sizeof(i)) sent++;
+  close(fd);
+  printf("{\"sent\": %ld}\n", sent);
+  return sent == count ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,6 +218,8 @@ int main(int argc, char** argv) {
   if (mode == "stream" && argc >= 4)
     return stream(argv[2], std::stoi(argv[3]), std::stoi(arg_value(argc, argv, "--duration-ms", "5000")),
                   std::stoi(arg_value(argc, argv, "--interval-ms", "10")));
-  fprintf(stderr, "usage: netprobe serve|connect|stream ... (see the top of netprobe.cpp)\n");
+  if (mode == "burst" && argc >= 4)
+    return burst(argv[2], std::stoi(argv[3]), std::stol(arg_value(argc, argv, "--count", "1000")));
+  fprintf(stderr, "usage: netprobe serve|connect|stream|burst ... (see the top of netprobe.cpp)\n");
   return 2;
 }
