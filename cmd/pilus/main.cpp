@@ -65,12 +65,23 @@ int main(int argc, char** argv) {
   bpf->add_option("verb", verb, "list (get for policy)");
   bpf->add_option("pod", bpf_pod, "for policy: NAMESPACE/POD");
 
-  std::string trace_from, trace_to, trace_dport = "80/tcp";
+  pilus::cli::TraceEnd trace_from, trace_to;
+  std::string trace_dport = "80/tcp";
   auto* policy = app.add_subcommand("policy", "policy tools");
   auto* trace = policy->add_subcommand("trace", "would this traffic be allowed, and by which rule?");
   policy->require_subcommand(1);
-  trace->add_option("--from", trace_from, "source pod (namespace/name) or address")->required();
-  trace->add_option("--to", trace_to, "destination pod (namespace/name) or address")->required();
+  auto* from_opt = trace->add_option("--from", trace_from.target, "source pod (namespace/name) or address");
+  auto* from_labels = trace->add_option("--from-labels", trace_from.labels,
+                                        "source: a pod with these labels (k=v, repeatable), existing or not")
+                          ->delimiter(',');
+  trace->add_option("--from-namespace", trace_from.ns, "namespace of the --from-labels pod (default: default)");
+  auto* to_opt = trace->add_option("--to", trace_to.target, "destination pod (namespace/name) or address");
+  auto* to_labels = trace->add_option("--to-labels", trace_to.labels,
+                                      "destination: a pod with these labels (k=v, repeatable), existing or not")
+                        ->delimiter(',');
+  trace->add_option("--to-namespace", trace_to.ns, "namespace of the --to-labels pod (default: default)");
+  from_opt->excludes(from_labels);
+  to_opt->excludes(to_labels);
   trace->add_option("--dport", trace_dport, "PORT/PROTO, e.g. 80/tcp");
   trace->add_option("-o,--output", client.output, "table or json");
   bpf->add_option("-o,--output", client.output, "table or json");

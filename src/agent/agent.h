@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,7 +57,14 @@ class Agent {
   nlohmann::json policies() const;
   nlohmann::json bpf_policy(const std::string& pod) const;
   // Verdict for a packet from a pod to a pod ("ns/name") or an address, as the datapath decides it.
-  nlohmann::json policy_trace(const std::string& from, const std::string& to, uint16_t port,
+  // One end of a policy trace: a pod ("ns/name") or an address in `name`, or, when `labels` is
+  // not empty, a pod that does not exist with these labels in namespace `ns`.
+  struct TraceSide {
+    std::string name;
+    std::string ns;
+    std::map<std::string, std::string> labels;
+  };
+  nlohmann::json policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
                               const std::string& protocol) const;
 
   // Prometheus text for /metrics (agent_metrics.cpp).
@@ -92,6 +100,9 @@ class Agent {
 
   // Policy (agent_policy.cpp); caller holds mutex_.
   void regenerate_policy();
+  // Allows that the other end's policy cancels (egress allowed to a pod whose ingress denies it,
+  // or the reverse), for rules of the named policies ("Kind ns/name"): apply prints them.
+  std::vector<std::string> one_sided_allow_notes(const std::set<std::string>& policies) const;
   uint16_t initial_policy_flags(const manifest::Pod& pod) const;
   policy::ResolverInput policy_input() const;
 
@@ -132,6 +143,7 @@ class Agent {
   std::unique_ptr<observe::EventReader> event_reader_;
 
   std::atomic<size_t> ct_gc_deleted_{0};
+  std::string policy_map_refusal_;  // the last apply refused because the policy map was too small
   std::atomic<uint64_t> ct_gc_runs_{0};
   std::chrono::steady_clock::time_point started_;
   bool restored_datapath_ = false;

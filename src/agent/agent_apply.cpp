@@ -199,6 +199,11 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       results.push_back(result(doc.kind, ns, doc.name(), old ? "configured" : "created"));
     }
     regenerate_policy();
+    std::set<std::string> applied;
+    for (const auto& [doc, obj] : objects)
+      if (policy::is_policy(obj))
+        applied.insert(policy::policy_name(doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name()));
+    for (const auto& n : one_sided_allow_notes(applied)) notes.push_back(n);
     nlohmann::json response = {{"results", results}};
     if (!notes.empty()) response["notes"] = notes;
     return response;

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "abi/drop_reasons.h"
 #include "abi/identity.h"
 #include "agent/agent.h"
 #include "common/error.h"
@@ -91,9 +92,13 @@ void Agent::regenerate_policy() {
 
   policy::ResolvedPolicy next = policy::resolve(input);
   size_t max = datapath_->policy_max_entries();
-  if (next.entries.size() > max)
+  if (next.entries.size() > max) {
+    policy_map_refusal_ = fmt::format("the policy map is full: the policies need {} entries, the map holds {} "
+                                      "(--policy-map-max); an apply was refused",
+                                      next.entries.size(), max);
     fail("the policy map is full: these policies need {} entries, the map holds {}; nothing was applied",
          next.entries.size(), max);
+  }
 
   auto map = datapath_->policy();
   for (const auto& [k, e] : next.entries) {
@@ -108,6 +113,48 @@ void Agent::regenerate_policy() {
   // earlier agent are found too.
   for (const auto& k : map.keys())
     if (!resolved_.entries.count(k)) map.erase(k);
+}
+
+std::vector<std::string> Agent::one_sided_allow_notes(const std::set<std::string>& policies) const {
+  struct Local {
+    const std::string* name;
+    const endpoint::Endpoint* ep;
+  };
+  std::map<uint16_t, Local> by_id;
+  std::multimap<uint32_t, Local> by_identity;
+  for (const auto& [key, st] : pods_) {
+    by_id[st.ep.id] = {&key, &st.ep};
+    by_identity.emplace(st.ep.identity, Local{&key, &st.ep});
+  }
+  std::set<std::string> notes;
+  for (const auto& [k, e] : resolved_.entries) {
+    // Only allows of one port or range: "any port" says too little to check the other end.
+    if ((e.value.flags & POLICY_F_DENY) || k.prefixlen <= POLICY_PREFIX_ANY_PORT || k.protocol == IPPROTO_ICMP) continue;
+    if (e.value.rule_id >= rules_.size() || !by_id.count(k.endpoint_id)) continue;
+    const auto& rule = rules_[e.value.rule_id];
+    std::string who = policy::policy_name(rule.policy_kind, rule.policy_namespace, rule.policy_name);
+    if (!policies.count(who)) continue;
+    const Local& local = by_id.at(k.endpoint_id);
+    bool egress = k.direction == METRIC_EGRESS;
+    auto [first, last] = by_identity.equal_range(k.identity);
+    for (auto it = first; it != last; ++it) {
+      const Local& peer = it->second;
+      uint8_t peer_dir = egress ? METRIC_INGRESS : METRIC_EGRESS;
+      auto v = policy::evaluate(resolved_, peer.ep->id, peer_dir, local.ep->identity, k.protocol, ntohs(k.dport));
+      if (v.allowed) continue;
+      const auto& ep_policy = resolved_.endpoints.at(peer.ep->id);
+      const auto& by = egress ? ep_policy.ingress_enforced_by : ep_policy.egress_enforced_by;
+      std::string closed_by = v.drop_reason == DROP_POLICY_DENY
+                                  ? std::string("a deny rule")
+                                  : "its default deny (" + (by.empty() ? std::string("?") : by.front()) + ")";
+      notes.insert(fmt::format(
+          "{} allows {} to reach {} on {}, but {}'s {} is closed to it by {}: both ends must allow (as in Cilium), "
+          "so this traffic is dropped at {} until a rule there allows it",
+          who, egress ? *local.name : *peer.name, egress ? *peer.name : *local.name, port_text(k), *peer.name,
+          egress ? "ingress" : "egress", closed_by, *peer.name));
+    }
+  }
+  return {notes.begin(), notes.end()};
 }
 
 nlohmann::json Agent::policies() const {
@@ -177,7 +224,7 @@ nlohmann::json Agent::bpf_policy(const std::string& pod) const {
   return {{"pod", key}, {"endpointID", id}, {"defaultDeny", enforced}, {"items", items}};
 }
 
-nlohmann::json Agent::policy_trace(const std::string& from, const std::string& to, uint16_t port,
+nlohmann::json Agent::policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
                                    const std::string& protocol) const {
   Lock lock(mutex_);
   uint8_t proto = protocol == "udp" ? IPPROTO_UDP : protocol == "icmp" ? IPPROTO_ICMP : IPPROTO_TCP;
@@ -196,7 +243,35 @@ nlohmann::json Agent::policy_trace(const std::string& from, const std::string& t
       if (prefix.contains(ip) && prefix.length > best) best = prefix.length, id = pid;
     return id;
   };
-  auto side = [&](const std::string& text) {
+  // A pod that does not exist, given by namespace and labels: it gets the identity its label set
+  // has (or would get), and the policy is resolved again with it as one more endpoint.
+  std::vector<endpoint::Endpoint> hypothetical;
+  hypothetical.reserve(2);
+  policy::ResolverInput input;
+  bool resolve_again = false;
+  auto side = [&](const TraceSide& t) {
+    if (!t.labels.empty()) {
+      manifest::Pod pod;
+      pod.ns = t.ns.empty() ? "default" : t.ns;
+      pod.name = "(pod with these labels)";
+      pod.labels = t.labels;
+      identity::LabelSet labels = identity_labels(pod);
+      if (!resolve_again) input = policy_input(), input.cidr_identities = cidr_identities_, resolve_again = true;
+      endpoint::Endpoint ep;
+      ep.id = static_cast<uint16_t>(0xFFFF - hypothetical.size());  // endpoint ids never reach this
+      ep.ns = pod.ns;
+      ep.identity = identities_->lookup(labels).value_or(IDENTITY_FIRST_LOCAL - 1 - hypothetical.size());
+      input.endpoints.push_back({ep.id, ep.identity, labels, {}, {}});
+      bool known = false;
+      for (const auto& id : input.identities) known = known || id.id == ep.identity;
+      if (!known) input.identities.push_back({ep.identity, labels});
+      hypothetical.push_back(ep);
+      Side s{pod.ns + "/{" + labels.to_string() + "}"};
+      s.ep = &hypothetical.back();
+      s.identity = ep.identity;
+      return s;
+    }
+    const std::string& text = t.name;
     Side s{text};
     std::string key = text.find('/') == std::string::npos ? "default/" + text : text;
     if (auto it = pods_.find(key); it != pods_.end()) {
@@ -225,16 +300,19 @@ nlohmann::json Agent::policy_trace(const std::string& from, const std::string& t
     return s;
   };
   Side src = side(from), dst = side(to);
+  policy::ResolvedPolicy again;
+  if (resolve_again) again = policy::resolve(input);
+  const policy::ResolvedPolicy& resolved = resolve_again ? again : resolved_;
   nlohmann::json steps = nlohmann::json::array();
   bool allowed = true;
   auto check = [&](const Side& local, uint8_t dir, const Side& peer) {
-    auto v = policy::evaluate(resolved_, local.ep->id, dir, peer.identity, proto, port, peer.cidr_identity);
+    auto v = policy::evaluate(resolved, local.ep->id, dir, peer.identity, proto, port, peer.cidr_identity);
     std::string decided = "no policy selects this direction: allowed by default";
     if (v.entry && v.entry->value.rule_id < rules_.size()) {
       const auto& r = rules_[v.entry->value.rule_id];
       decided = policy::policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
     } else if (!v.allowed) {
-      const auto& ep_policy = resolved_.endpoints.at(local.ep->id);
+      const auto& ep_policy = resolved.endpoints.at(local.ep->id);
       const auto& by = dir == METRIC_INGRESS ? ep_policy.ingress_enforced_by : ep_policy.egress_enforced_by;
       decided = "default deny (selected by " + (by.empty() ? std::string("?") : by.front()) + "), no rule allows it";
     }

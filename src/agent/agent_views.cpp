@@ -104,9 +104,12 @@ nlohmann::json Agent::status() const {
                     {"pressure", m.max_entries ? double(m.entries) / double(m.max_entries) : 0.0}});
   utsname u{};
   uname(&u);
-  size_t endpoints = 0, policies = 0, l7_rules = 0;
+  size_t endpoints = 0, policies = 0, l7_rules = 0, policy_entries = 0;
+  std::string policy_refusal;
   {
     Lock lock(mutex_);
+    policy_entries = resolved_.entries.size();
+    policy_refusal = policy_map_refusal_;
     endpoints = pods_.size();
     policies = policies_.size();
     for (const auto& r : rules_)
@@ -123,6 +126,10 @@ nlohmann::json Agent::status() const {
           {"endpoints", endpoints},
           {"identities", identities_->pod_identity_count()},
           {"policies", policies},
+          {"policyMap",
+           {{"entries", policy_entries},
+            {"maxEntries", datapath_->policy_max_entries()},
+            {"lastRefusal", policy_refusal.empty() ? nlohmann::json(nullptr) : nlohmann::json(policy_refusal)}}},
           {"l7Policy",
            l7_rules ? fmt::format("not yet enforced: {} rules with HTTP rules are stored and enforced at L4 only", l7_rules)
                     : std::string("no HTTP rules")},

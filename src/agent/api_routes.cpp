@@ -1,10 +1,33 @@
 #include "agent/api_routes.h"
 
+#include <map>
+#include <string>
+
 #include "common/error.h"
 #include "observe/flow_filter.h"
 #include "observe/flow_stream.h"
 
 namespace pilus::agent {
+
+namespace {
+
+// "app=backend,tier=db" -> {app: backend, tier: db}
+std::map<std::string, std::string> label_list(const std::string& text, const std::string& flag) {
+  std::map<std::string, std::string> labels;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) fail("{}: \"{}\" is not key=value", flag, item);
+    labels[item.substr(0, eq)] = item.substr(eq + 1);
+    start = end + 1;
+  }
+  return labels;
+}
+
+}  // namespace
 
 using api::Request;
 using api::Response;
@@ -43,7 +66,14 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
       p = -1;
     }
     if (p < 0 || p > 65535) fail("--dport: \"{}\" is not a port number", port);
-    return Response::json(agent.policy_trace(r.query_value("from"), r.query_value("to"), static_cast<uint16_t>(p),
+    auto side = [&](const std::string& which) {
+      Agent::TraceSide s{r.query_value(which), r.query_value(which + "Namespace"),
+                         label_list(r.query_value(which + "Labels"), "--" + which + "-labels")};
+      if (s.name.empty() == s.labels.empty())
+        fail("policy trace needs --{0} (a pod or an address) or --{0}-labels, and not both", which);
+      return s;
+    };
+    return Response::json(agent.policy_trace(side("from"), side("to"), static_cast<uint16_t>(p),
                                              r.query_value("protocol", "tcp")));
   });
   server.handle_stream("GET", "/v1/flows", [&](const Request& r, const api::StreamWriter& w) {

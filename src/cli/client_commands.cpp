@@ -135,6 +135,11 @@ int status_command(const ClientOptions& o, bool verbose) {
   std::cout << fmt::format("Endpoints:    {}\n", str(s["endpoints"]));
   std::cout << fmt::format("Identities:   {} (pod identities in use)\n", str(s["identities"]));
   std::cout << fmt::format("Policies:     {} (L7: {})\n", str(s["policies"]), str(s["l7Policy"]));
+  if (s.contains("policyMap")) {
+    const json& pm = s["policyMap"];
+    std::cout << fmt::format("Policy map:   {}/{} entries{}\n", str(pm["entries"]), str(pm["maxEntries"]),
+                             pm["lastRefusal"].is_string() ? "; " + pm["lastRefusal"].get<std::string>() : "");
+  }
   std::cout << fmt::format("IPv6:         {}\n", str(s["ipv6"]));
   std::cout << fmt::format("Conntrack GC: {} runs, {} expired entries deleted\n", str(s["conntrackGC"]["runs"]),
                            str(s["conntrackGC"]["deleted"]));
@@ -212,17 +217,22 @@ int bpf_command(const ClientOptions& o, const std::string& map, const std::strin
 
 namespace pilus::cli {
 
-int policy_trace_command(const ClientOptions& o, const std::string& from, const std::string& to,
-                         const std::string& dport) {
+int policy_trace_command(const ClientOptions& o, const TraceEnd& from, const TraceEnd& to, const std::string& dport) {
   std::string port = dport, proto = "tcp";
   if (auto slash = dport.find('/'); slash != std::string::npos) {
     port = dport.substr(0, slash);
     proto = dport.substr(slash + 1);
     for (auto& c : proto) c = static_cast<char>(tolower(c));
   }
+  auto query = [](const std::string& which, const TraceEnd& end) {
+    std::string labels;
+    for (const auto& l : end.labels) labels += (labels.empty() ? "" : ",") + l;
+    return which + "=" + api::percent_encode(end.target) + "&" + which + "Labels=" + api::percent_encode(labels) + "&" +
+           which + "Namespace=" + api::percent_encode(end.ns);
+  };
   json r = call(o, "GET",
-                "/v1/policy/trace?from=" + api::percent_encode(from) + "&to=" + api::percent_encode(to) +
-                    "&port=" + api::percent_encode(port) + "&protocol=" + api::percent_encode(proto));
+                "/v1/policy/trace?" + query("from", from) + "&" + query("to", to) + "&port=" + api::percent_encode(port) +
+                    "&protocol=" + api::percent_encode(proto));
   if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
   std::cout << fmt::format("{} (ID:{}) -> {} (ID:{}) {}/{}\n", str(r["from"]), str(r["fromIdentity"]), str(r["to"]),
                            str(r["toIdentity"]), str(r["port"]), proto);

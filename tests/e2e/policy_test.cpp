@@ -246,7 +246,11 @@ TEST_F(PolicyMatrix, SeedZeroTrustPairAloneAlsoKeepsPostgresIngressClosed) {
   m.allow(node(), b, kTcpPort, "tcp").allow(node(), pg, 5432, "tcp");
   verify(m.all_answered());
 
-  apply_ok(kSeedZeroTrust);
+  CommandResult applied = apply_ok(kSeedZeroTrust);
+  // pilus says why the pair alone does not open backend -> postgres: postgres's ingress is closed too.
+  EXPECT_THAT(applied.out, HasSubstr("allow-backend-to-db allows default/" + backend + " to reach default/" + postgres +
+                                     " on 5432/TCP, but default/" + postgres + "'s ingress is closed"))
+      << applied.out;
   verify(m);
   nlohmann::json t = trace("default/" + backend, "default/" + postgres, "5432/tcp");
   EXPECT_EQ(t["verdict"], "DENIED") << t.dump(2);
@@ -273,7 +277,7 @@ TEST_F(PolicyMatrix, SeedZeroTrustPairWithPostgresIngressLetsBackendReachOnlyPos
   m.allow(node(), b, kTcpPort, "tcp").allow(node(), o, kUdpPort, "udp");
   verify(m.all_answered());
 
-  apply_ok(kSeedZeroTrust + R"yaml(---
+CommandResult applied =   apply_ok(kSeedZeroTrust + R"yaml(---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata:
@@ -291,6 +295,7 @@ spec:
       - port: "5432"
         protocol: TCP
 )yaml");
+  EXPECT_THAT(applied.out, ::testing::Not(HasSubstr("is closed to it"))) << applied.out;
   verify(m);
 }
 
