@@ -1,20 +1,18 @@
-// Label selectors for flow filters (--label): Kubernetes selector syntax over Cilium "source:key" labels.
+// Label selectors for flow filters (--label): the policy selector, over the label strings a flow
+// carries ("k8s:app=frontend", "reserved:world").
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "policy/selector.h"
+
 namespace pilus::observe {
 
-// A comma-separated list of requirements, all of which must hold:
-//   key=value, key==value, key!=value, key (exists), !key (does not exist),
-//   key in (a, b), key notin (a, b)
-// A key may carry a source ("k8s:app", "reserved:world"); without one it matches any source, as in
-// Cilium ("app=x" matches "k8s:app=x").
 class LabelSelector {
  public:
-  // Throws pilus::Error naming the selector on a syntax error.
+  // Kubernetes selector syntax (see policy::parse_selector_text); throws pilus::Error naming it.
   static LabelSelector parse(std::string_view text);
 
   // Labels in Cilium's string form; labels that do not parse are ignored.
@@ -22,16 +20,8 @@ class LabelSelector {
   const std::string& text() const { return text_; }
 
  private:
-  enum class Op { Exists, NotExists, Equals, NotEquals, In, NotIn };
-  struct Requirement {
-    std::string source;  // "any" when the selector gave none
-    std::string key;
-    Op op = Op::Exists;
-    std::vector<std::string> values;
-  };
-
   std::string text_;
-  std::vector<Requirement> requirements_;
+  policy::LabelSelector selector_;
 };
 
 }  // namespace pilus::observe

@@ -47,4 +47,10 @@ struct LabelSelector {
   bool operator==(const LabelSelector&) const = default;
 };
 
+// Kubernetes' text syntax, as `kubectl -l` and `hubble observe --label` take it: comma-separated
+// requirements, all of which must hold: key=value, key==value, key!=value, key (exists), !key,
+// key in (a, b), key notin (a, b). A key may carry a source ("k8s:app", "reserved:world");
+// without one it matches any source. Throws pilus::Error naming the selector on a syntax error.
+LabelSelector parse_selector_text(std::string_view text);
+
 }  // namespace pilus::policy

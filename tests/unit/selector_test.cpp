@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "identity/labels.h"
+#include "common/error.h"
 #include "policy/selector.h"
 
 namespace pilus::policy {
@@ -101,6 +102,26 @@ TEST(Selector, ToStringShowsEveryTermWithItsSource) {
                    req("k8s", "x", SelectorOperator::kExists), req("k8s", "y", SelectorOperator::kDoesNotExist)}};
   EXPECT_EQ(s.to_string(), "k8s:app=web,any:empty=,k8s:tier in (a,b),any:env notin (dev),k8s:x,!k8s:y");
   EXPECT_EQ(to_string(SelectorOperator::kDoesNotExist), "DoesNotExist");
+}
+
+TEST(SelectorText, ParsesKubernetesSyntaxIntoTheSameSelector) {
+  LabelSelector s = parse_selector_text("k8s:app=web, tier in (b, a,b), !reserved:world, env!=prod, team");
+  EXPECT_EQ(s.to_string(), "k8s:app in (web),any:tier in (a,b),!reserved:world,any:env notin (prod),any:team");
+  EXPECT_TRUE(s.matches(parse_label_set("k8s:app=web,k8s:tier=a,k8s:team=x")));
+  EXPECT_FALSE(s.matches(parse_label_set("k8s:app=web,k8s:tier=a,k8s:team=x,k8s:env=prod")));
+  EXPECT_FALSE(s.matches(parse_label_set("k8s:app=web,k8s:tier=a,k8s:team=x,reserved:world")));
+  EXPECT_FALSE(s.matches(parse_label_set("k8s:app=web,k8s:tier=c,k8s:team=x")));
+}
+
+TEST(SelectorText, NamesTheSelectorOnSyntaxErrors) {
+  for (const char* bad : {"", "app in a", "=x", "app in ()", "a b=c", "app,,tier"}) {
+    try {
+      parse_selector_text(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid label selector"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
