@@ -75,15 +75,23 @@ int from_pod(struct __sk_buff *skb)
 	/* Nowhere else: only local pods and the node itself are reachable. */
 	if (!dst && !to_host)
 		return drop_packet(skb, &ctx, DROP_NO_ROUTE_OUTSIDE);
+	/* Routing to another pod costs a hop: a packet with none left goes no further. */
+	if (dst && ctx.pkt.ttl <= 1)
+		return drop_packet(skb, &ctx, DROP_TTL_EXCEEDED);
 
 	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
 	if (ret)
 		return ret;
 
+	if (dst) {
+		ret = redirect_to_endpoint(skb, &ctx.pkt, dst);
+		if (ret < 0)
+			return drop_packet(skb, &ctx, -ret);
+	} else {
+		ret = TC_ACT_OK;
+	}
 	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
-	if (dst)
-		return redirect_to_endpoint(skb, dst);
-	return TC_ACT_OK;
+	return ret;
 }
 
 SEC("tc")

@@ -25,6 +25,7 @@ struct packet {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u32 length;
+	__u8 ttl;
 };
 
 /* One packet's journey through a program: what it is, who sent it, where to. */

@@ -1,17 +1,34 @@
-/* Delivery: hand a packet to a local pod's veth, rewriting the MACs as the
- * router between pods would.
+/* Delivery: hand a packet to a local pod's veth as the router between pods
+ * would: one hop (TTL down by one, the IPv4 checksum fixed; none left is
+ * TTL_EXCEEDED) and the MACs rewritten.
  *
  * API:
- *   return redirect_to_endpoint(skb, ep); */
+ *   redirect_to_endpoint(skb, pkt, ep) -> TC_ACT_REDIRECT, or a negative drop reason */
 #pragma once
 
+#include <stddef.h>
+
+#include "abi/drop_reasons.h"
 #include "abi/endpoint.h"
 #include "lib/common.h"
 
-static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const struct endpoint_info *ep)
+#define IP_TTL_OFF (ETH_HLEN + offsetof(struct iphdr, ttl))
+#define IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
+
+static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const struct packet *pkt,
+						const struct endpoint_info *ep)
 {
-	if (bpf_skb_store_bytes(skb, 0, ep->pod_mac, ETH_ALEN, 0) < 0 ||
+	if (pkt->ttl <= 1)
+		return -DROP_TTL_EXCEEDED;
+	/* TTL and protocol share one 16-bit word of the header checksum. */
+	__u16 old_word = bpf_htons(((__u16)pkt->ttl << 8) | pkt->proto);
+	__u16 new_word = bpf_htons(((__u16)(pkt->ttl - 1) << 8) | pkt->proto);
+	__u8 ttl = pkt->ttl - 1;
+
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2) < 0 ||
+	    bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttl, 1, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, ep->pod_mac, ETH_ALEN, 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_ALEN, ep->host_mac, ETH_ALEN, 0) < 0)
-		return TC_ACT_SHOT;
+		return -DROP_WRITE_ERROR;
 	return bpf_redirect(ep->ifindex, 0);
 }

@@ -56,6 +56,7 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pk
 	pkt->saddr = ip->saddr;
 	pkt->daddr = ip->daddr;
 	pkt->proto = ip->protocol;
+	pkt->ttl = ip->ttl;
 	void *l4 = (void *)ip + ihl;
 
 	switch (ip->protocol) {

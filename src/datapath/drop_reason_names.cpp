@@ -21,6 +21,7 @@ std::string drop_reason_name(uint8_t reason) {
     case DROP_FIB_LOOKUP_FAILED: return "FIB_LOOKUP_FAILED";
     case DROP_POLICY_DENY: return "POLICY_DENY";
     case DROP_TTL_EXCEEDED: return "TTL_EXCEEDED";
+    case DROP_WRITE_ERROR: return "ERROR_WRITING_TO_PACKET";
     case DROP_EP_NOT_READY: return "DROP_EP_NOT_READY";
     case DROP_NO_ROUTE_OUTSIDE: return "NO_ROUTE_TO_OUTSIDE";
     default: return "UNKNOWN_REASON_" + std::to_string(reason);

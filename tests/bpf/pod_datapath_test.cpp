@@ -166,12 +166,13 @@ const Tuple A_TO_CIDR_UDP{POD_A_IP, CIDR_IP, 40003, 53, IPPROTO_UDP};
 const PacketCase PACKET_CASES[] = {
     // ---- from_pod: where a pod may send ----
     {.name = "pod_to_local_pod_tcp_syn",
-     .description = "A SYN from pod A to pod B is redirected to B's veth with B's MACs, counted as forwarded for A, "
+     .description = "A SYN from pod A to pod B is redirected to B's veth with B's MACs and one hop less, counted as "
+                    "forwarded for A, "
                     "tracked as A's egress connection and traced as delivered to an endpoint",
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, SYN).build(); },
      .verdict = TC_ACT_REDIRECT,
-     .expected_output = [](const Topology& t) { return t.b.receive_from(POD_A_IP).tcp(40000, 80, SYN).build(); },
+     .expected_output = [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).tcp(40000, 80, SYN).build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_TCP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, SYN, CT_LIFETIME_SYN},
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},
@@ -181,7 +182,7 @@ const PacketCase PACKET_CASES[] = {
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).udp(5353, 53).payload("query").build(); },
      .verdict = TC_ACT_REDIRECT,
      .expected_output =
-         [](const Topology& t) { return t.b.receive_from(POD_A_IP).udp(5353, 53).payload("query").build(); },
+         [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).udp(5353, 53).payload("query").build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_UDP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, 0, TEST_LIFETIME_NONTCP},
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_UDP)},
@@ -193,12 +194,19 @@ const PacketCase PACKET_CASES[] = {
      },
      .verdict = TC_ACT_REDIRECT,
      .expected_output = [](const Topology& t) {
-       return t.b.receive_from(POD_A_IP).icmp_echo(icmp_type::ECHO_REQUEST, ECHO_ID, 1).payload("ping").build();
+       return t.b.receive_from(POD_A_IP).ttl(63).icmp_echo(icmp_type::ECHO_REQUEST, ECHO_ID, 1).payload("ping").build();
      },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_ECHO, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, 0, TEST_LIFETIME_NONTCP},
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_ECHO, 0,
                           icmp_type::ECHO_REQUEST)},
+    {.name = "pod_to_local_pod_last_hop_is_dropped",
+     .description = "A packet to another pod with TTL 1 has no hop left: dropped as TTL_EXCEEDED, no connection",
+     .hook = Hook::from_pod, .at = At::pod_a,
+     .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).ttl(1).tcp(40000, 80, SYN).build(); },
+     .verdict = TC_ACT_SHOT, .expected_output = nullptr,
+     .counted = dropped(POD_A_ENDPOINT, DROP_TTL_EXCEEDED), .ct = std::nullopt,
+     .event = drop_event(DROP_TTL_EXCEEDED, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},
     {.name = "pod_to_node_tcp_syn",
      .description = "A SYN to a node address goes up the node's stack untouched, tracked with the host identity",
      .hook = Hook::from_pod, .at = At::pod_a,
@@ -224,7 +232,7 @@ const PacketCase PACKET_CASES[] = {
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).dont_fragment().tcp(40000, 80, SYN).build(); },
      .verdict = TC_ACT_REDIRECT,
      .expected_output =
-         [](const Topology& t) { return t.b.receive_from(POD_A_IP).dont_fragment().tcp(40000, 80, SYN).build(); },
+         [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).dont_fragment().tcp(40000, 80, SYN).build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_TCP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, SYN, CT_LIFETIME_SYN},
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},
@@ -234,7 +242,7 @@ const PacketCase PACKET_CASES[] = {
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).ip_options(3).tcp(40000, 80, SYN).build(); },
      .verdict = TC_ACT_REDIRECT,
      .expected_output =
-         [](const Topology& t) { return t.b.receive_from(POD_A_IP).ip_options(3).tcp(40000, 80, SYN).build(); },
+         [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).ip_options(3).tcp(40000, 80, SYN).build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_TCP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, SYN, CT_LIFETIME_SYN},
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},

@@ -23,6 +23,18 @@ TEST_F(Connectivity, ThreePodsReachEachOtherBothWaysOverIcmpTcpAndUdp) {
   }
 }
 
+TEST_F(Connectivity, PodToPodCostsOneHopAndTheLastHopIsDropped) {
+  create_pods({server_pod("alpha"), server_pod("beta")});
+  // beta's echo reply leaves with TTL 64 and reaches alpha one router hop later.
+  CommandResult r = run_at(pod("alpha"), {"ping", "-n", "-c", "1", "-W", "3", pod("beta").ip});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_THAT(r.out, HasSubstr("ttl=63")) << r.out;
+  // With TTL 1 there is no hop left: dropped at alpha's veth and counted.
+  CommandResult last = run_at(pod("alpha"), {"ping", "-n", "-c", "1", "-W", "1", "-t", "1", pod("beta").ip});
+  EXPECT_FALSE(last.ok()) << last.describe();
+  EXPECT_EQ(datapath_packets("alpha", "TTL_EXCEEDED", "egress"), 1u);
+}
+
 TEST_F(Connectivity, PodsReachTheNodeAtTheRouterAddressAndTheNodeReachesPods) {
   create_pods({server_pod("alpha"), server_pod("beta"), server_pod("gamma")});
   // The node's address for its pods is the first one of the pod CIDR.
