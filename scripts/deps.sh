@@ -7,6 +7,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libboost-dev libre2-dev libgtest-dev libgmock-dev
   iproute2 iputils-ping socat curl procps python3
+  iptables
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -68,6 +68,7 @@ Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
   if (!skel_) throw system_error("opening the pod BPF object", errno);
   try {
     bpf_map__set_max_entries(skel_->maps.conntrack, config_.ct_max);
+    bpf_map__set_max_entries(skel_->maps.policy, config_.policy_max);
     skel_->rodata->ct_lifetime_tcp = config_.ct_lifetime_tcp;
     skel_->rodata->ct_lifetime_nontcp = config_.ct_lifetime_nontcp;
     if (config_.pin) {

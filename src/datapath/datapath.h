@@ -23,6 +23,7 @@ struct DatapathConfig {
   std::string bpf_root = "/sys/fs/bpf/pilus";
   bool pin = true;  // false: private maps (BPF tests)
   uint32_t ct_max = CT_MAX_DEFAULT;
+  uint32_t policy_max = POLICY_MAX_DEFAULT;  // benchmarks raise it past the default
   uint32_t ct_lifetime_tcp = CT_LIFETIME_TCP;
   uint32_t ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
 };
