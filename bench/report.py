@@ -6,6 +6,7 @@ baseline_name, note, optionally floor [samples]. Ratios compare medians measured
 """
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -14,13 +15,18 @@ import time
 
 
 def summary(samples):
+    """min/median/max of the valid samples; NaN marks a run that failed (it is counted)."""
+    good = [s for s in samples if isinstance(s, (int, float)) and not math.isnan(s)]
     if not samples:
         return None
-    return {"n": len(samples), "min": min(samples), "median": statistics.median(samples), "max": max(samples)}
+    if not good:
+        return {"n": 0, "failed": len(samples), "min": None, "median": None, "max": None}
+    return {"n": len(good), "failed": len(samples) - len(good), "min": min(good),
+            "median": statistics.median(good), "max": max(good)}
 
 
 def ratio(a, b):
-    if not a or not b or b["median"] == 0:
+    if not a or not b or a["median"] is None or not b["median"]:
         return None
     return a["median"] / b["median"]
 
@@ -38,7 +44,10 @@ def fmt(v):
 def fmt_stats(s):
     if s is None:
         return "n/a"
-    return f"{fmt(s['median'])} ({fmt(s['min'])}..{fmt(s['max'])})"
+    failed = f", {s['failed']} failed" if s["failed"] else ""
+    if s["median"] is None:
+        return f"failed ({s['failed']})"
+    return f"{fmt(s['median'])} ({fmt(s['min'])}..{fmt(s['max'])}{failed})"
 
 
 def machine():
