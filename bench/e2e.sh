@@ -9,9 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 
 if [ "$BENCH_QUICK" = 1 ]; then
-  sizes=(10 1000); seconds=1; reps=1
+  sizes=(10 1000); seconds=1; reps=2
 else
-  sizes=(10 1000 10000); seconds=3; reps=3
+  sizes=(10 1000 10000); seconds=2; reps=5
 fi
 port=5001  # echo; port+1 discards (STREAM)
 

@@ -16,8 +16,8 @@ mkdir -p "$BENCH_WORK"
 # name and time limit (seconds) of each benchmark, quick / full.
 benchmarks=(
   "datapath 60 300"
-  "e2e 100 600"
-  "controlplane 60 420"
+  "e2e 100 720"
+  "controlplane 60 600"
   "observe 40 180"
   # TODO(issue 5): "services 60 300" once services land: bench/services.sh (see its header).
 )
