@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 
 if [ "$BENCH_QUICK" = 1 ]; then
-  sizes=(10 1000); seconds=1; reps=2
+  sizes=(10 1000); seconds=1; reps=1
 else
   sizes=(10 1000 10000); seconds=2; reps=5
 fi

@@ -11,6 +11,8 @@ BENCH_QUICK=${BENCH_QUICK:-0}
 LOADGEN=${LOADGEN:-$BENCH_BUILD/pilus-loadgen}
 PILUS=${PILUS:-$BENCH_BUILD/pilus}
 BENCH_TAG=${BENCH_TAG:-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+# run.sh owns BENCH_WORK when it sets it; a script run alone removes its own.
+[ -z "${BENCH_WORK:-}" ] && _own_work=1
 BENCH_WORK=${BENCH_WORK:-/tmp/pilus-bench-$BENCH_TAG}
 mkdir -p "$BENCH_WORK"
 
@@ -37,6 +39,7 @@ bench_cleanup() {
     [ -n "${3:-}" ] && { kill "$3" 2>/dev/null; wait "$3" 2>/dev/null; }
   done
   for ns in "${_tracked_netns[@]}"; do ip netns delete "$ns" 2>/dev/null; done
+  [ -n "${_own_work:-}" ] && rm -rf "$BENCH_WORK"
   exit "$rc"
 }
 trap bench_cleanup EXIT
@@ -85,8 +88,14 @@ record() {
     "$1" "$2" "$3" "$4" "$5" "$(csv $6)" "$(csv $7)" "$8" "${9:-}" "$floor" >>"$BENCH_RECORDS"
 }
 
-# json_field FIELD: reads one JSON object on stdin, prints the field.
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+# json_field FIELD: reads one flat JSON object of numbers and booleans on stdin (what
+# pilus-loadgen prints), prints the field; no python start-up per measurement.
+json_field() {
+  local line
+  line=$(cat)
+  [[ $line =~ \"$1\":[[:space:]]*([^,}]*) ]] || { echo "no $1 in: $line" >&2; return 1; }
+  echo "${BASH_REMATCH[1]}"
+}
 
 # A 10.244.X.0/24 no route or address of this node mentions (as the e2e harness picks one).
 unused_pod_cidr() {
