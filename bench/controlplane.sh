@@ -103,8 +103,9 @@ router="pber-$BENCH_TAG"
 # enforce_latency_ms CLIENT_NETNS SERVER_IP "ENFORCE CMD" "UNDO CMD" -> "FROM_START FROM_RETURN" (ms)
 enforce_latency_ms() {
   local out wpid t_start t_return
-  timeout 20 ip netns exec "$1" "$LOADGEN" watch --host "$2" --port 5001 --seconds 10 --stall-ms 300 >"$BENCH_WORK/watch" &
+  timeout --foreground 20 ip netns exec "$1" "$LOADGEN" watch --host "$2" --port 5001 --seconds 10 --stall-ms 300 >"$BENCH_WORK/watch" &
   wpid=$!
+  track_pid "$wpid"
   sleep 0.5
   t_start=$(date +%s%N)
   eval "$3" >/dev/null

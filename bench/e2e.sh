@@ -50,7 +50,7 @@ PY
 measure() {
   local out p=$port field=per_second
   [ "$3" = stream ] && { p=$((port + 1)); field=gbit_per_second; }
-  if ! out=$(timeout $((${seconds%.*} + 20)) ip netns exec "$1" "$LOADGEN" "$3" --host "$2" --port $p --seconds "$seconds"); then
+  if ! out=$(timeout --foreground $((${seconds%.*} + 20)) ip netns exec "$1" "$LOADGEN" "$3" --host "$2" --port $p --seconds "$seconds"); then
     log "$3 from $1 to $2 failed: $out"
     echo NaN
     return

@@ -50,7 +50,7 @@ for rate in "${rates[@]}"; do
   count=$((rate > 0 ? rate * seconds : 100000000))
   flooders=()
   for k in $(seq "$senders"); do
-    timeout $((seconds + 10)) ip netns exec "$client" "$LOADGEN" udpflood --host "$server" --port 9 \
+    timeout --foreground $((seconds + 10)) ip netns exec "$client" "$LOADGEN" udpflood --host "$server" --port 9 \
       --count "$count" --rate "$rate" --seconds "$seconds" >"$BENCH_WORK/flood-$k" &
     flooders+=($!)
     track_pid $!

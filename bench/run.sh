@@ -25,16 +25,23 @@ benchmarks=(
 start=$(date +%s.%N)
 failed=()
 interrupted=0
-trap 'interrupted=1' INT
+child=""
+# Ctrl-C reaches this script (the terminal's foreground group); `timeout` runs each benchmark
+# in a process group of its own and passes a TERM on to all of it, so the benchmark's traps
+# clean up at once, whether at its time limit or on Ctrl-C.
+trap 'interrupted=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' INT TERM
 for b in "${benchmarks[@]}"; do
   set -- $b
   limit=$3
   [ "$BENCH_QUICK" = 1 ] && limit=$2
   [ "$interrupted" = 1 ] && break
   echo "bench: $1 (limit ${limit}s)" >&2
-  # --foreground keeps Ctrl-C reaching the script, whose traps clean up; TERM at the limit does too.
-  timeout --foreground -k 30 "$limit" bash "$BENCH_DIR/$1.sh"
-  rc=$?
+  timeout -k 60 "$limit" bash "$BENCH_DIR/$1.sh" &
+  child=$!
+  rc=0
+  wait "$child" || rc=$?
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || rc=$?; done  # a trapped signal ends wait early
+  child=""
   [ "$rc" != 0 ] && { failed+=("$1"); echo "bench: $1 failed (exit $rc)" >&2; }
 done
 end=$(date +%s.%N)

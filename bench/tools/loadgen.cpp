@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -214,6 +215,9 @@ int stream(const Options& o) {
   sockaddr_in a = address(o, o.port);
   int fd = connect_within(a, 2000);
   if (fd < 0) die("connect");
+  // A peer that vanishes mid-run must not block send() past the run's end.
+  timeval one_second{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &one_second, sizeof one_second);
   std::vector<char> buf(1 << 16, 'x');
   long bytes = 0;
   auto t0 = Clock::now();
