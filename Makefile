@@ -20,5 +20,9 @@ test: build
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -R '^(unit|bpf)$$'
 
+# Benchmarks against baselines in one run: bench/results/latest.{md,json}. QUICK=1: the short form.
+bench: build
+	@bash bench/run.sh $(BUILD) $(if $(QUICK),quick,)
+
 clean:
 	rm -rf $(BUILD)

@@ -8,6 +8,7 @@ packages=(
   libboost-dev libre2-dev libgtest-dev libgmock-dev
   iproute2 iputils-ping socat curl procps python3
   prometheus
+  iptables
 )
 missing=()
 for p in "${packages[@]}"; do
