@@ -73,20 +73,32 @@ policy::ResolverInput Agent::policy_input() const {
 void Agent::regenerate_policy() {
   policy::ResolverInput input = policy_input();
   // CIDR peers: an identity and a policy_cidrs prefix for each CIDR a rule names.
+  // New identities in one batch: policies name CIDRs by the thousand.
   std::map<endpoint::Ipv4Prefix, uint32_t> cidrs;
+  std::vector<endpoint::Ipv4Prefix> fresh;
+  std::vector<std::string> fresh_text;
   for (const auto& prefix : policy::cidr_prefixes(input.rules)) {
     auto it = cidr_identities_.find(prefix);
-    cidrs[prefix] = it != cidr_identities_.end() ? it->second : identities_->allocate_cidr(endpoint::to_string(prefix));
+    if (it != cidr_identities_.end()) {
+      cidrs[prefix] = it->second;
+    } else {
+      fresh.push_back(prefix);
+      fresh_text.push_back(endpoint::to_string(prefix));
+    }
   }
+  std::vector<uint32_t> fresh_ids = identities_->allocate_cidrs(fresh_text);
+  for (size_t i = 0; i < fresh.size(); i++) cidrs[fresh[i]] = fresh_ids[i];
   auto ipcache = datapath_->policy_cidrs();
   for (const auto& [prefix, id] : cidrs)
     ipcache.update(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()},
                    ipcache_value{id, 0});
+  std::vector<uint32_t> gone;
   for (const auto& [prefix, id] : cidr_identities_) {
     if (cidrs.count(prefix)) continue;
     ipcache.erase(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()});
-    identities_->release(id);
+    gone.push_back(id);
   }
+  identities_->release_all(gone);
   cidr_identities_ = cidrs;
   input.cidr_identities = cidrs;
 

@@ -65,6 +65,7 @@ IdentityAllocator::IdentityAllocator(store::FileStore& store, uint32_t last_pod_
 }
 
 void IdentityAllocator::load() {
+  bool migrated = false;
   for (auto& [key, document] : store_.list(kCollection)) {
     std::string where = fmt::format("store {}/{}", kCollection, key);
     auto id = parse_id(key);
@@ -77,20 +78,50 @@ void IdentityAllocator::load() {
     } catch (const Error& e) {
       fail("{}: {}", where, e.what());
     }
-    Range* range = nullptr;
-    try {
-      range = &range_for(labels);
-    } catch (const Error& e) {
-      fail("{}: {}", where, e.what());
-    }
-    if (*id < range->first || *id > range->last)
-      fail("{}: {} is outside the {} identity range {}..{} its labels belong to", where, *id,
-           range->name, range->first, range->last);
-    auto [existing, inserted] = by_labels_.emplace(labels, *id);
-    if (!inserted)
-      fail("{}: labels {} already have identity {}", where, labels.to_string(), existing->second);
-    by_id_.emplace(*id, Entry{std::move(labels), 0, false});
+    bool cidr = IdentityAllocator::is_local(*id);
+    load_entry(*id, std::move(labels), where);
+    // Written one file each by earlier agents: moved into the one CIDR document below.
+    if (cidr) store_.erase(kCollection, key), migrated = true;
   }
+  for (auto& [key, document] : store_.list(kCidrCollection)) {
+    std::string where = fmt::format("store {}/{}", kCidrCollection, key);
+    if (!document.contains("identities") || !document["identities"].is_object())
+      fail("{}: expected {{\"identities\": {{\"<id>\": [labels]}}}}", where);
+    for (const auto& [id_text, labels_json] : document["identities"].items()) {
+      auto id = parse_id(id_text);
+      if (!id) fail("{}: \"{}\" is not an identity number", where, id_text);
+      LabelSet labels;
+      try {
+        labels = labels_json.get<LabelSet>();
+      } catch (const std::exception& e) {
+        fail("{}: identity {}: {}", where, id_text, e.what());
+      }
+      load_entry(*id, std::move(labels), where + " identity " + id_text);
+    }
+  }
+  if (migrated) persist_cidr_identities_locked();
+}
+
+void IdentityAllocator::load_entry(uint32_t id, LabelSet labels, const std::string& where) {
+  Range* range = nullptr;
+  try {
+    range = &range_for(labels);
+  } catch (const Error& e) {
+    fail("{}: {}", where, e.what());
+  }
+  if (id < range->first || id > range->last)
+    fail("{}: {} is outside the {} identity range {}..{} its labels belong to", where, id, range->name,
+         range->first, range->last);
+  auto [existing, inserted] = by_labels_.emplace(labels, id);
+  if (!inserted) fail("{}: labels {} already have identity {}", where, labels.to_string(), existing->second);
+  by_id_.emplace(id, Entry{std::move(labels), 0, false});
+}
+
+void IdentityAllocator::persist_cidr_identities_locked() {
+  nlohmann::json identities = nlohmann::json::object();
+  for (auto it = by_id_.lower_bound(IDENTITY_FIRST_LOCAL); it != by_id_.end(); ++it)
+    identities[std::to_string(it->first)] = it->second.labels;
+  store_.put(kCidrCollection, "all", nlohmann::json{{"identities", identities}});
 }
 
 IdentityAllocator::Range& IdentityAllocator::range_for(const LabelSet& labels) {
@@ -132,32 +163,65 @@ uint32_t IdentityAllocator::acquire_locked(const LabelSet& labels) {
          range.last - range.first + 1, range.first, range.last);
 
   // Persist first: an identity the store does not have would get another number after a restart.
-  store_.put(kCollection, std::to_string(candidate), nlohmann::json{{"labels", labels}});
+  // CIDR identities are persisted by the batch that allocates them (allocate_cidrs).
+  if (&range == &pod_range_) store_.put(kCollection, std::to_string(candidate), nlohmann::json{{"labels", labels}});
   by_id_.emplace(candidate, Entry{labels, 1, false});
   by_labels_.emplace(labels, candidate);
   range.next_candidate = candidate + 1;
   return candidate;
 }
 
-uint32_t IdentityAllocator::allocate_cidr(const std::string& cidr) {
+LabelSet IdentityAllocator::cidr_labels(const std::string& cidr) const {
   endpoint::Ipv4Prefix prefix;
   try {
     prefix = endpoint::parse_ipv4_prefix(cidr, /*allow_bare_address=*/true);
   } catch (const Error& e) {
     fail("cannot allocate a CIDR identity: {}", e.what());
   }
-  LabelSet labels{{std::string(kSourceCidr), endpoint::to_string(prefix.masked()), ""}};
-  std::lock_guard lock(mutex_);
-  return acquire_locked(labels);
+  return LabelSet{{std::string(kSourceCidr), endpoint::to_string(prefix.masked()), ""}};
 }
 
-void IdentityAllocator::release(uint32_t id) {
+uint32_t IdentityAllocator::allocate_cidr(const std::string& cidr) { return allocate_cidrs({cidr}).at(0); }
+
+std::vector<uint32_t> IdentityAllocator::allocate_cidrs(const std::vector<std::string>& cidrs) {
+  std::vector<LabelSet> labels;
+  labels.reserve(cidrs.size());
+  for (const auto& c : cidrs) labels.push_back(cidr_labels(c));
   std::lock_guard lock(mutex_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) fail("cannot release identity {}: it is not allocated", id);
-  Entry& entry = it->second;
+  std::vector<uint32_t> ids;
+  ids.reserve(labels.size());
+  try {
+    for (const auto& l : labels) ids.push_back(acquire_locked(l));
+    persist_cidr_identities_locked();
+  } catch (...) {
+    for (uint32_t id : ids) release_locked(id);
+    throw;
+  }
+  return ids;
+}
+
+void IdentityAllocator::release(uint32_t id) { release_all({id}); }
+
+void IdentityAllocator::release_all(const std::vector<uint32_t>& ids) {
+  std::lock_guard lock(mutex_);
+  bool cidr = false;
+  for (uint32_t id : ids) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) fail("cannot release identity {}: it is not allocated", id);
+    if (it->second.reserved) continue;
+    if (it->second.refcount == 0) fail("cannot release identity {}: it has no users", id);
+  }
+  for (uint32_t id : ids) {
+    cidr = cidr || is_local(id);
+    release_locked(id);
+  }
+  if (cidr) persist_cidr_identities_locked();
+}
+
+// Memory only (the caller persists CIDR identities); pod identities are erased from the store.
+void IdentityAllocator::release_locked(uint32_t id) {
+  Entry& entry = by_id_.at(id);
   if (entry.reserved) return;
-  if (entry.refcount == 0) fail("cannot release identity {}: it has no users", id);
   if (--entry.refcount == 0) free_locked(id);
 }
 
@@ -169,7 +233,7 @@ void IdentityAllocator::free_locked(uint32_t id) {
   range.next_candidate = std::min(range.next_candidate, id);
   // Memory is already consistent if this throws: a stale stored entry is restored unused after a
   // restart and removed by release_unused(), and a reuse of the number overwrites it.
-  store_.erase(kCollection, std::to_string(id));
+  if (!is_local(id)) store_.erase(kCollection, std::to_string(id));
 }
 
 void IdentityAllocator::release_unused() {
@@ -177,7 +241,12 @@ void IdentityAllocator::release_unused() {
   std::vector<uint32_t> unused;
   for (const auto& [id, entry] : by_id_)
     if (!entry.reserved && entry.refcount == 0) unused.push_back(id);
-  for (uint32_t id : unused) free_locked(id);
+  bool cidr = false;
+  for (uint32_t id : unused) {
+    cidr = cidr || is_local(id);
+    free_locked(id);
+  }
+  if (cidr) persist_cidr_identities_locked();
 }
 
 std::optional<uint32_t> IdentityAllocator::lookup(const LabelSet& labels) const {

@@ -30,14 +30,17 @@ void to_json(nlohmann::json& j, const IdentityInfo& info);
 //   1..8                         reserved:<name>, fixed, never allocated or freed
 //   256 .. 2^24-1                every other label set (pods)
 //   2^24 .. 2^25-1               sets made only of cidr: labels, node-local
-// Numbers are persisted in the store's "identities" collection so that a restarted agent gives
-// each label set the number it had, and the policy maps it rebuilds match the ones still loaded.
+// Numbers are persisted so that a restarted agent gives each label set the number it had, and the
+// policy maps it rebuilds match the ones still loaded: pod identities one document each in the
+// "identities" collection, CIDR identities (which come and go by the thousand with policies) all
+// in one document, "cidr-identities/all", written once per batch.
 // Thread-safe.
 class IdentityAllocator {
  public:
   static constexpr uint32_t kLastPodIdentity = IDENTITY_FIRST_LOCAL - 1;
   static constexpr uint32_t kLastLocalIdentity = IDENTITY_FIRST_LOCAL + 0xFFFFFF;
   static constexpr const char* kCollection = "identities";
+  static constexpr const char* kCidrCollection = "cidr-identities";
 
   // Loads the persisted identities with refcount 0; throws pilus::Error on a stored entry that is
   // malformed, out of range or a duplicate. The range limits exist so tests can reach exhaustion.
@@ -55,9 +58,14 @@ class IdentityAllocator {
   // The identity of {cidr:<prefix>}, acquired like acquire(). The prefix is normalised (host bits
   // cleared; a bare address is a /32) so equal prefixes share one identity.
   uint32_t allocate_cidr(const std::string& cidr);
+  // allocate_cidr() for many prefixes with one store write; the ids in the order given. All or
+  // nothing: on an error no new identity stays allocated.
+  std::vector<uint32_t> allocate_cidrs(const std::vector<std::string>& cidrs);
   // One user fewer; at 0 the number is freed and erased from the store. No-op for reserved ids;
   // throws for an id that is not allocated or has no users.
   void release(uint32_t id);
+  // release() for many ids with one store write for the CIDR ones.
+  void release_all(const std::vector<uint32_t>& ids);
   // After restart: frees restored identities that nobody acquired again.
   void release_unused();
 
@@ -88,7 +96,12 @@ class IdentityAllocator {
   Range& range_of(uint32_t id);
   uint32_t acquire_locked(const LabelSet& labels);
   void free_locked(uint32_t id);
+  void release_locked(uint32_t id);
+  LabelSet cidr_labels(const std::string& cidr) const;
+  // Writes every CIDR identity as the one kCidrCollection document.
+  void persist_cidr_identities_locked();
   void load();
+  void load_entry(uint32_t id, LabelSet labels, const std::string& where);
 
   store::FileStore& store_;
   mutable std::mutex mutex_;

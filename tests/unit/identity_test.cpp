@@ -294,6 +294,42 @@ TEST_F(IdentityAllocatorTest, CidrIdentitiesLiveInTheLocalRange) {
   EXPECT_THAT(error_of([&] { ids.allocate_cidr("10.0.0/8"); }), HasSubstr("10.0.0/8"));
 }
 
+TEST_F(IdentityAllocatorTest, CidrIdentitiesArePersistedAsOneDocumentPerBatch) {
+  const uint32_t first = IDENTITY_FIRST_LOCAL;
+  {
+    IdentityAllocator ids(*store_);
+    EXPECT_EQ(ids.allocate_cidrs({"10.0.0.0/8", "192.168.0.0/16", "10.0.0.0/8"}),
+              (std::vector<uint32_t>{first, first + 1, first}));
+    EXPECT_EQ(store_->list(IdentityAllocator::kCollection).size(), 0u) << "no file per CIDR identity";
+    auto docs = store_->list(IdentityAllocator::kCidrCollection);
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].second["identities"].size(), 2u) << docs[0].second.dump();
+    // A bad prefix anywhere in a batch allocates nothing of it.
+    EXPECT_THAT(error_of([&] { ids.allocate_cidrs({"172.16.0.0/12", "300.0.0.0/8"}); }), HasSubstr("300.0.0.0"));
+    EXPECT_EQ(ids.lookup(labels("cidr:172.16.0.0/12")), std::nullopt);
+    ids.release_all({first + 1});
+  }
+  store::FileStore reopened(dir_);
+  IdentityAllocator ids(reopened);
+  EXPECT_EQ(ids.lookup(labels("cidr:10.0.0.0/8")), first);
+  EXPECT_EQ(ids.lookup(labels("cidr:192.168.0.0/16")), std::nullopt) << "released before the restart";
+}
+
+TEST_F(IdentityAllocatorTest, CidrIdentitiesStoredOneFileEachByEarlierAgentsAreMovedIntoTheDocument) {
+  const uint32_t first = IDENTITY_FIRST_LOCAL;
+  store_->put(IdentityAllocator::kCollection, std::to_string(first + 5), {{"labels", {"cidr:10.0.0.0/8"}}});
+  store_->put(IdentityAllocator::kCollection, "256", {{"labels", {"k8s:app=a"}}});
+  {
+    IdentityAllocator ids(*store_);
+    EXPECT_EQ(ids.lookup(labels("cidr:10.0.0.0/8")), first + 5);
+  }
+  auto per_id = store_->list(IdentityAllocator::kCollection);
+  ASSERT_EQ(per_id.size(), 1u);
+  EXPECT_EQ(per_id[0].first, "256");
+  IdentityAllocator again(*store_);
+  EXPECT_EQ(again.lookup(labels("cidr:10.0.0.0/8")), first + 5);
+}
+
 TEST_F(IdentityAllocatorTest, RejectsLabelSetsOutsideItsRanges) {
   IdentityAllocator ids(*store_);
   EXPECT_THAT(error_of([&] { ids.acquire(LabelSet{}); }), HasSubstr("empty label set"));
