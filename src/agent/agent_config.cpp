@@ -5,7 +5,8 @@ namespace pilus::agent {
 nlohmann::json to_json(const AgentConfig& c) {
   return {{"stateDir", c.state_dir},     {"socket", c.socket},   {"podCIDR", c.pod_cidr},
           {"bpfRoot", c.bpf_root},       {"hostDevice", c.host_device}, {"cgroup", c.cgroup},
-          {"metricsAddr", c.metrics_addr}, {"ctMax", c.ct_max},   {"ctGcIntervalSeconds", c.ct_gc_interval_s}};
+          {"metricsAddr", c.metrics_addr}, {"ctMax", c.ct_max},   {"ctGcIntervalSeconds", c.ct_gc_interval_s},
+          {"serviceCIDR", c.service_cidr}, {"maglevTableSize", c.maglev_size}, {"lbAlgorithm", c.lb_algorithm}};
 }
 
 AgentConfig config_from_json(const nlohmann::json& j) {
@@ -19,6 +20,9 @@ AgentConfig config_from_json(const nlohmann::json& j) {
   c.metrics_addr = j.value("metricsAddr", c.metrics_addr);
   c.ct_max = j.value("ctMax", c.ct_max);
   c.ct_gc_interval_s = j.value("ctGcIntervalSeconds", c.ct_gc_interval_s);
+  c.service_cidr = j.value("serviceCIDR", c.service_cidr);
+  c.maglev_size = j.value("maglevTableSize", c.maglev_size);
+  c.lb_algorithm = j.value("lbAlgorithm", c.lb_algorithm);
   return c;
 }
 

@@ -11,6 +11,7 @@
 #include "abi/conntrack.h"
 #include "abi/endpoint.h"
 #include "abi/ipcache.h"
+#include "abi/lb.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
 #include "datapath/bpf_map.h"
@@ -25,6 +26,8 @@ struct DatapathConfig {
   uint32_t ct_max = CT_MAX_DEFAULT;
   uint32_t ct_lifetime_tcp = CT_LIFETIME_TCP;
   uint32_t ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
+  uint32_t maglev_size = LB_MAGLEV_SIZE_DEFAULT;  // prime; slots per service
+  bool lb_random = false;                         // random backend instead of Maglev
 };
 
 struct MapPressure {
@@ -38,6 +41,11 @@ using EndpointsMap = BpfMap<endpoint_key, endpoint_info>;
 using ConntrackMap = BpfMap<ct_key, ct_entry>;
 using MetricsMap = PerCpuBpfMap<metrics_key, metrics_value>;
 using PolicyMap = BpfMap<policy_key, policy_entry>;
+using LbServicesMap = BpfMap<lb_service_key, lb_service>;
+using LbBackendsMap = BpfMap<uint32_t, lb_backend>;
+using LbMaglevMap = BpfMap<uint32_t, uint32_t>;
+using LbAffinityMap = BpfMap<lb_affinity_key, lb_affinity_value>;
+using LbNatMap = BpfMap<lb_nat_key, lb_nat_value>;
 
 class Datapath {
  public:
@@ -56,6 +64,12 @@ class Datapath {
   PolicyMap policy() const;
   IpcacheMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
   size_t policy_max_entries() const;
+  // Service load balancing maps, shared with the socket programs (sock_lb.h).
+  LbServicesMap lb_services() const;
+  LbBackendsMap lb_backends() const;
+  LbMaglevMap lb_maglev() const;
+  LbAffinityMap lb_affinity() const;
+  LbNatMap lb_nat() const;
   int events_fd() const;
   int events_lost_fd() const;
 
