@@ -26,6 +26,10 @@ void Agent::restore_services() {
     manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
     auto svc = std::get<manifest::Service>(manifest::parse_object(doc));
     endpoint::Ipv4 vip = endpoint::parse_ipv4(body.at("vip").get<std::string>());
+    if (!vips_.contains(vip))
+      fail("service {} has cluster IP {}, outside --service-cidr {}: start the agent with the service CIDR it was "
+           "created with, or run `pilus cleanup`",
+           key, endpoint::to_string(vip), vips_.cidr());
     vips_.allocate_specific(vip);
     services_.insert_or_assign(key, ServiceState{doc, svc, vip});
   }

@@ -140,6 +140,16 @@ TEST_F(ServiceTest, ClientOutsideTheCgroupUsesThePerPacketPath) {
   EXPECT_EQ(u.peer_matches, 30) << u.raw;
 }
 
+TEST_F(ServiceTest, ClientIpAffinityKeepsAClientOnOneBackend) {
+  create_web_backends();
+  agent().apply(service_yaml("sticky", "web", 8000, kTcpPort, "TCP", "  sessionAffinity: ClientIP\n"));
+  for (bool in_cgroup : {true, false}) {
+    Spread s = spread(pod("client"), vip("sticky"), 8000, "tcp", 30, in_cgroup);
+    EXPECT_EQ(s.errors, 0) << s.raw;
+    EXPECT_EQ(s.answers.size(), 1u) << (in_cgroup ? "socket" : "TC") << " path: " << s.raw;
+  }
+}
+
 TEST_F(ServiceTest, ServiceWithoutBackendsIsRefusedAtOnceAndCounted) {
   create_pods({idle_pod("client")});
   agent().apply(service_yaml("empty", "nobody", 8000, kTcpPort));
