@@ -19,7 +19,8 @@ void reuse(bpf_map* map, int fd) {
 // Attaches `prog` to the cgroup through a link pinned at `pin`; an existing
 // pinned link (an earlier agent's) gets the new program atomically instead.
 void attach_pinned(bpf_program* prog, int cgroup_fd, const std::string& pin) {
-  if (bpf_link* old = bpf_link__open(pin.c_str())) {
+  bpf_link* old = access(pin.c_str(), F_OK) == 0 ? bpf_link__open(pin.c_str()) : nullptr;
+  if (old) {
     int err = bpf_link__update_program(old, prog);
     bpf_link__disconnect(old);  // the pin keeps it attached
     bpf_link__destroy(old);

@@ -140,6 +140,31 @@ TEST_F(ServiceTest, ClientOutsideTheCgroupUsesThePerPacketPath) {
   EXPECT_EQ(u.peer_matches, 30) << u.raw;
 }
 
+// A backend that leaves the service (relabelled, its pod alive) gets no new
+// connection, but a connection already open through the per-packet path goes on.
+TEST_F(ServiceTest, BackendLeavingTheServiceKeepsItsEstablishedConnection) {
+  create_pods({server_pod("web-a", {{"app", "web"}}), idle_pod("client")});
+  agent().apply(service_yaml("web", "web", 8000, kTcpPort));
+  const std::string ip = vip("web");
+  ChildProcess stream({"ip", "netns", "exec", pod("client").netns, netprobe_bin(), "stream", ip, "8000",
+                       "--duration-ms", "3000", "--interval-ms", "20"});
+  std::this_thread::sleep_for(1s);
+  PodManifest relabelled = server_pod("web-a", {{"app", "retired"}});
+  agent().apply(join_pods({relabelled}));
+  CommandResult lb = agent().pilus({"bpf", "lb", "list", "-o", "json"});
+  auto backends = nlohmann::json::parse(lb.out)["services"][0]["backends"];
+  ASSERT_EQ(backends.size(), 1u) << lb.out;
+  EXPECT_EQ(backends[0]["state"], "terminating");
+  Spread fresh = spread(pod("client"), ip, 8000, "tcp", 3, true);
+  EXPECT_EQ(fresh.errors, 3) << "no active backend is left: " << fresh.raw;
+
+  CommandResult r = stream.wait(20s);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["errors"], 0) << r.out;
+  EXPECT_GT(j["received"].get<int>(), 50) << r.out;
+}
+
 TEST_F(ServiceTest, ClientIpAffinityKeepsAClientOnOneBackend) {
   create_web_backends();
   agent().apply(service_yaml("sticky", "web", 8000, kTcpPort, "TCP", "  sessionAffinity: ClientIP\n"));
@@ -190,6 +215,10 @@ TEST_F(ServiceTest, ListsServicesAndTheLoadBalancerState) {
   EXPECT_EQ(slots, j["maglev_table_size"].get<int>());
   CommandResult text = agent().pilus({"bpf", "lb", "list"});
   EXPECT_NE(text.out.find("10.96.77.7:8000/TCP"), std::string::npos) << text.describe();
+  CommandResult metrics = run_command({"curl", "-s", "http://" + agent().metrics_addr() + "/metrics"});
+  EXPECT_NE(metrics.out.find("pilus_service_backends{service=\"" + ns() + "/web\",frontend=\"10.96.77.7:8000/TCP\"} 3"),
+            std::string::npos)
+      << metrics.describe();
 }
 
 TEST_F(ServiceTest, BadServicesAreRefusedAndNothingIsApplied) {
