@@ -73,15 +73,17 @@ class ServiceTest : public PodNetworkTest {
   // Entries in a BPF map, as `pilus status` reports them.
   size_t map_entries(const std::string& map) const {
     CommandResult r = agent_->pilus({"status", "-o", "json"});
-    for (const auto& m : nlohmann::json::parse(r.out)["maps"])
+    const auto status = nlohmann::json::parse(r.out);  // kept alive: the loop walks a part of it
+    for (const auto& m : status["maps"])
       if (m["name"] == map) return m["entries"].get<size_t>();
-    throw HarnessError("map " + map + " not in pilus status");
+    throw HarnessError("map " + map + " not in pilus status: " + r.describe());
   }
 
   // Socket-level refusals are not tied to an endpoint: counted under endpoint 0.
   uint64_t backend_not_found_drops() const {
     uint64_t packets = 0;
-    for (const auto& c : agent_->bpf_endpoints()["counters"])
+    const auto maps = agent_->bpf_endpoints();  // kept alive: the loop walks a part of it
+    for (const auto& c : maps["counters"])
       if (c["reason"] == "SERVICE_BACKEND_NOT_FOUND") packets += c["packets"].get<uint64_t>();
     return packets;
   }
