@@ -64,7 +64,7 @@ int from_pod(struct __sk_buff *skb)
 	/* A service VIP becomes its backend here; policy then judges the backend. */
 	ret = lb_dnat_to_backend(skb, &ctx);
 	if (ret < 0)
-		return drop_packet(skb, &ctx, -ret);
+		return lb_refuse(skb, &ctx, -ret);
 
 	struct endpoint_info *dst = endpoint_lookup(ctx.pkt.daddr);
 	struct ipcache_value *dst_info = ipcache_lookup(ctx.pkt.daddr);

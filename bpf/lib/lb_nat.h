@@ -9,6 +9,9 @@
  *       -> 0, or -DROP_SERVICE_BACKEND_NOT_FOUND / -DROP_CT_MAP_INSERTION_FAILED
  *   lb_revnat_to_client(skb, ctx) to_pod, once the packet is allowed: a reply
  *       from a backend to a translated client gets the VIP back as source.
+ *   return lb_refuse(skb, ctx, reason) for a failed lb_dnat_to_backend: counted
+ *       and reported as a drop; a TCP SYN to a service without backend also
+ *       gets a RST back at once, so the client is refused, not left waiting.
  *
  * lb_nat holds two entries per connection:
  *   (client, VIP)     -> backend  (forward)
@@ -19,7 +22,9 @@
 #include <linux/udp.h>
 
 #include "lib/common.h"
+#include "lib/drop.h"
 #include "lib/lb.h"
+#include "lib/reject.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -122,4 +127,14 @@ static __always_inline void lb_revnat_to_client(struct __sk_buff *skb, struct pk
 		pkt->saddr = vip->addr;
 		pkt->sport = vip->port;
 	}
+}
+
+static __always_inline int lb_refuse(struct __sk_buff *skb, struct pkt_ctx *ctx, __u8 reason)
+{
+	int verdict = drop_packet(skb, ctx, reason);
+
+	if (reason == DROP_SERVICE_BACKEND_NOT_FOUND && ctx->pkt.proto == IPPROTO_TCP &&
+	    (ctx->pkt.tcp_flags & (TCP_BIT_SYN | TCP_BIT_ACK)) == TCP_BIT_SYN && tcp_reset_reply(skb) == 0)
+		return bpf_redirect(skb->ifindex, 0);
+	return verdict;
 }

@@ -6,6 +6,7 @@
 #include <linux/pkt_cls.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -174,16 +175,41 @@ TEST_F(ServiceDatapathTest, RemovedBackendGetsNoNewConnection) {
     EXPECT_NE(parse(run_from_pod(syn_to_vip(uint16_t(43000 + i)), LOOPBACK_IFINDEX).output).daddr, BACKEND_IPS[2]);
 }
 
-TEST_F(ServiceDatapathTest, ServiceWithoutBackendDropsWithAReason) {
+// No backend: the SYN is counted and reported as a drop, and the client gets
+// a RST from the VIP at once instead of waiting for a timeout.
+TEST_F(ServiceDatapathTest, SynToAServiceWithoutBackendGetsARstFromTheVip) {
   service_with_backends(IPPROTO_TCP, 0);
   drain_events();
   RunResult r = run_from_pod(syn_to_vip(44000), LOOPBACK_IFINDEX);
-  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_SHOT));
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT));
   EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_SERVICE_BACKEND_NOT_FOUND, METRIC_EGRESS).packets, 1u);
   auto events = drain_events();
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().type, EVENT_DROP);
   EXPECT_EQ(events.back().reason, DROP_SERVICE_BACKEND_NOT_FOUND);
+
+  ASSERT_EQ(r.output.size(), 54u);  // Ethernet, IPv4, TCP: no options, no data
+  Seen s = parse(r.output);
+  EXPECT_EQ(s.saddr, VIP);
+  EXPECT_EQ(s.sport, VIP_PORT);
+  EXPECT_EQ(s.daddr, CLIENT_IP);
+  EXPECT_EQ(s.dport, 44000);
+  EXPECT_TRUE(s.ip_checksum_ok);
+  EXPECT_TRUE(s.l4_checksum_ok);
+  EXPECT_EQ(r.output[14 + 20 + 13], RST | ACK);
+  EXPECT_TRUE(std::equal(client_.pod_mac.begin(), client_.pod_mac.end(), r.output.begin())) << "sent back to the pod";
+  // ack = the SYN's sequence number (the builder's) + 1 for the SYN + 5 bytes of data.
+  auto seq = [](const std::vector<uint8_t>& f, size_t at) {
+    return uint32_t(f[at]) << 24 | uint32_t(f[at + 1]) << 16 | uint32_t(f[at + 2]) << 8 | f[at + 3];
+  };
+  EXPECT_EQ(seq(r.output, 14 + 20 + 8), seq(syn_to_vip(44000), 14 + 20 + 4) + 1 + 5);
+}
+
+TEST_F(ServiceDatapathTest, UdpToAServiceWithoutBackendIsDroppedWithAReason) {
+  service_with_backends(IPPROTO_UDP, 0);
+  RunResult r = run_from_pod(client_.send_to(VIP).udp(5353, VIP_PORT).payload("q").build(), LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_SHOT));
+  EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_SERVICE_BACKEND_NOT_FOUND, METRIC_EGRESS).packets, 1u);
 }
 
 TEST_F(ServiceDatapathTest, OtherPortsOfTheVipAreNotAService) {
@@ -191,6 +217,46 @@ TEST_F(ServiceDatapathTest, OtherPortsOfTheVipAreNotAService) {
   auto other = client_.send_to(VIP).tcp(45000, 81, SYN).build();
   EXPECT_EQ(run_from_pod(other, LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_SHOT));
   EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_NO_ROUTE_OUTSIDE, METRIC_EGRESS).packets, 1u);
+}
+
+// --lb-algorithm random: a random Maglev slot per new connection, still one
+// backend for the whole connection.
+class RandomServiceDatapathTest : public ServiceDatapathTest {
+ protected:
+  datapath::DatapathConfig datapath_config() const override {
+    return {.pin = false, .maglev_size = 251, .lb_random = true};
+  }
+};
+
+TEST_F(RandomServiceDatapathTest, SpreadsNewConnectionsAndKeepsEachOnOneBackend) {
+  service_with_backends(IPPROTO_TCP, 3);
+  std::map<std::string, int> per_backend;
+  for (int i = 0; i < 150; i++) {
+    std::string first = parse(run_from_pod(syn_to_vip(uint16_t(46000 + i)), LOOPBACK_IFINDEX).output).daddr;
+    auto ack = client_.send_to(VIP).tcp(uint16_t(46000 + i), VIP_PORT, ACK).build();
+    EXPECT_EQ(parse(run_from_pod(ack, LOOPBACK_IFINDEX).output).daddr, first);
+    per_backend[first]++;
+  }
+  EXPECT_EQ(per_backend.size(), 3u);
+  for (const auto& [backend, n] : per_backend) EXPECT_GE(n, 20) << backend;
+}
+
+// sessionAffinity: ClientIP on the per-packet path: every connection of a
+// client goes to the backend its first one got.
+TEST_F(ServiceDatapathTest, ClientIpAffinityPinsTheClientsConnections) {
+  service::Frontend f;
+  f.service = "default/sticky";
+  f.vip = ip(VIP);
+  f.port = VIP_PORT;
+  f.proto = IPPROTO_TCP;
+  f.client_ip_affinity = true;
+  f.affinity_timeout_s = 600;
+  for (size_t i = 0; i < 3; i++)
+    f.backends.push_back({"default/web-" + std::to_string(i), ip(BACKEND_IPS[i]), TARGET_PORT});
+  maps_->sync({f}, {});
+  std::set<std::string> chosen;
+  for (int i = 0; i < 30; i++) chosen.insert(parse(run_from_pod(syn_to_vip(uint16_t(47000 + i)), LOOPBACK_IFINDEX).output).daddr);
+  EXPECT_EQ(chosen.size(), 1u);
 }
 
 }  // namespace

@@ -186,10 +186,12 @@ TEST_F(ServiceTest, ServiceWithoutBackendsIsRefusedAtOnceAndCounted) {
   EXPECT_LT(s.elapsed_ms, 500) << "refused at once, not after a timeout: " << s.raw;
   EXPECT_GE(backend_not_found_drops(), 5u);
 
-  // The per-packet path drops with the same reason.
-  Spread tc = spread(pod("client"), vip("empty"), 8000, "tcp", 1, false, 500);
-  EXPECT_EQ(tc.errors, 1) << tc.raw;
-  EXPECT_GE(datapath_packets("client", "SERVICE_BACKEND_NOT_FOUND", "egress"), 1u);
+  // The per-packet path counts the same reason and answers the SYN with a RST.
+  Spread tc = spread(pod("client"), vip("empty"), 8000, "tcp", 5, false, 2000);
+  EXPECT_EQ(tc.errors, 5) << tc.raw;
+  EXPECT_NE(tc.first_error.find("Connection refused"), std::string::npos) << tc.raw;
+  EXPECT_LT(tc.elapsed_ms, 500) << "refused at once, not after a timeout: " << tc.raw;
+  EXPECT_GE(datapath_packets("client", "SERVICE_BACKEND_NOT_FOUND", "egress"), 5u);
 }
 
 TEST_F(ServiceTest, ListsServicesAndTheLoadBalancerState) {
