@@ -4,7 +4,7 @@
 #pragma once
 #include <linux/types.h>
 
-#define LB_SERVICES_MAX 1024 /* (VIP, port, proto) entries, and rows of lb_maglev */
+#define LB_SERVICES_MAX 1024 /* default of --lb-max-services: (VIP, port, proto) entries, rows of lb_maglev */
 #define LB_BACKENDS_MAX 65536
 #define LB_MAGLEV_SIZE_DEFAULT 1021 /* prime, slots per service (Cilium: 16381) */
 #define LB_AFFINITY_MAX 65536
@@ -23,7 +23,7 @@ enum lb_service_flags {
 };
 
 struct lb_service {
-	__u32 service_id;       /* 1..LB_SERVICES_MAX-1, row of lb_maglev: slots [id * size, (id + 1) * size) */
+	__u32 service_id;       /* 1..max services - 1, row of lb_maglev: slots [id * size, (id + 1) * size) */
 	__u16 backend_count;    /* active backends; 0: refuse new connections */
 	__u16 flags;            /* enum lb_service_flags */
 	__u32 affinity_timeout; /* seconds */

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   agent->add_option("--service-cidr", config.service_cidr, "service VIPs (ClusterIP) are taken from here");
   agent->add_option("--maglev-table-size", config.maglev_size, "Maglev slots per service port (a prime)");
   agent->add_option("--lb-algorithm", config.lb_algorithm, "backend choice: maglev or random");
+  agent->add_option("--lb-max-services", config.lb_max_services, "service ports (VIP, port, protocol) the LB maps hold");
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "create or update objects from manifests");

@@ -28,6 +28,7 @@ std::unique_ptr<datapath::Datapath> load_datapath(const AgentConfig& c) {
   dc.ct_max = c.ct_max;
   dc.maglev_size = c.maglev_size;
   dc.lb_random = c.lb_algorithm == "random";
+  dc.lb_max_services = c.lb_max_services;
   return std::make_unique<datapath::Datapath>(dc);
 }
 
@@ -56,6 +57,9 @@ Agent::Agent(AgentConfig config)
   }
   if (!service::is_prime(config_.maglev_size) || config_.maglev_size > 65521)
     fail("--maglev-table-size {}: must be a prime number up to 65521 (e.g. 251, 1021, 16381)", config_.maglev_size);
+  if (config_.lb_max_services < 2 || uint64_t(config_.lb_max_services) * config_.maglev_size > (1ULL << 28))
+    fail("--lb-max-services {}: must be at least 2, and times --maglev-table-size at most 2^28 slots",
+         config_.lb_max_services);
   if (config_.lb_algorithm != "maglev" && config_.lb_algorithm != "random")
     fail("--lb-algorithm \"{}\": must be maglev or random", config_.lb_algorithm);
   if (ipam_.contains(vips_.router_ip()) || vips_.contains(ipam_.router_ip()))

@@ -24,6 +24,7 @@ struct AgentConfig {
   std::string service_cidr = "10.96.0.0/16";  // service VIPs (ClusterIP)
   uint32_t maglev_size = 1021;                // prime; Maglev slots per service port
   std::string lb_algorithm = "maglev";        // or "random"
+  uint32_t lb_max_services = 1024;            // service ports (VIP, port, protocol) the LB maps hold
 };
 
 nlohmann::json to_json(const AgentConfig& c);

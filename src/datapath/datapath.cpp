@@ -76,7 +76,8 @@ Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
     bpf_map__set_max_entries(skel_->maps.conntrack, config_.ct_max);
     skel_->rodata->ct_lifetime_tcp = config_.ct_lifetime_tcp;
     skel_->rodata->ct_lifetime_nontcp = config_.ct_lifetime_nontcp;
-    bpf_map__set_max_entries(skel_->maps.lb_maglev, LB_SERVICES_MAX * config_.maglev_size);
+    bpf_map__set_max_entries(skel_->maps.lb_services, config_.lb_max_services);
+    bpf_map__set_max_entries(skel_->maps.lb_maglev, config_.lb_max_services * config_.maglev_size);
     skel_->rodata->lb_maglev_size = config_.maglev_size;
     skel_->rodata->lb_random = config_.lb_random;
     if (config_.pin) {
@@ -120,6 +121,7 @@ LbBackendsMap Datapath::lb_backends() const { return {bpf_map__fd(skel_->maps.lb
 LbMaglevMap Datapath::lb_maglev() const { return {bpf_map__fd(skel_->maps.lb_maglev), "lb_maglev"}; }
 LbAffinityMap Datapath::lb_affinity() const { return {bpf_map__fd(skel_->maps.lb_affinity), "lb_affinity"}; }
 LbNatMap Datapath::lb_nat() const { return {bpf_map__fd(skel_->maps.lb_nat), "lb_nat"}; }
+uint32_t Datapath::lb_max_services() const { return bpf_map__max_entries(skel_->maps.lb_services); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->maps.events_lost); }
 int Datapath::from_pod_fd() const { return bpf_program__fd(skel_->progs.from_pod); }

@@ -27,6 +27,7 @@ struct DatapathConfig {
   uint32_t ct_lifetime_tcp = CT_LIFETIME_TCP;
   uint32_t ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
   uint32_t maglev_size = LB_MAGLEV_SIZE_DEFAULT;  // prime; slots per service
+  uint32_t lb_max_services = LB_SERVICES_MAX;      // (VIP, port, proto) entries and Maglev rows
   bool lb_random = false;                         // random backend instead of Maglev
 };
 
@@ -70,6 +71,7 @@ class Datapath {
   LbMaglevMap lb_maglev() const;
   LbAffinityMap lb_affinity() const;
   LbNatMap lb_nat() const;
+  uint32_t lb_max_services() const;
   int events_fd() const;
   int events_lost_fd() const;
 

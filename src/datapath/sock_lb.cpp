@@ -45,7 +45,7 @@ SocketLoadBalancer::SocketLoadBalancer(const Datapath& datapath, const std::stri
     const DatapathConfig& c = datapath.config();
     skel_->rodata->lb_maglev_size = c.maglev_size;
     skel_->rodata->lb_random = c.lb_random;
-    bpf_map__set_max_entries(skel_->maps.lb_maglev, LB_SERVICES_MAX * c.maglev_size);
+    // Sizes come with the reused maps; the rodata must match the pod programs'.
     reuse(skel_->maps.lb_services, datapath.lb_services().fd());
     reuse(skel_->maps.lb_backends, datapath.lb_backends().fd());
     reuse(skel_->maps.lb_maglev, datapath.lb_maglev().fd());

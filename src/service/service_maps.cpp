@@ -36,7 +36,8 @@ ServiceMaps::ServiceMaps(const datapath::Datapath& datapath)
     : services_(datapath.lb_services()),
       backends_(datapath.lb_backends()),
       maglev_(datapath.lb_maglev()),
-      maglev_size_(datapath.config().maglev_size) {
+      maglev_size_(datapath.config().maglev_size),
+      max_services_(datapath.lb_max_services()) {
   services_.for_each([&](const lb_service_key& k, const lb_service& v) {
     service_ids_[{k.vip, k.port, k.proto}] = v.service_id;
   });
@@ -65,7 +66,7 @@ size_t ServiceMaps::sync(const std::vector<Frontend>& frontends, const std::set<
     if (auto it = service_ids_.find(key); it != service_ids_.end()) {
       sid = it->second;
     } else {
-      sid = lowest_free(service_ids_, LB_SERVICES_MAX, "service");
+      sid = lowest_free(service_ids_, max_services_, "service port (raise --lb-max-services)");
       service_ids_[key] = sid;
     }
     service_names_[key] = f.service + (f.port_name.empty() ? "" : ":" + f.port_name);

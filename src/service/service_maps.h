@@ -57,6 +57,7 @@ class ServiceMaps {
   datapath::LbBackendsMap backends_;
   datapath::LbMaglevMap maglev_;
   uint32_t maglev_size_;
+  uint32_t max_services_;
   std::map<Key, uint32_t> service_ids_;
   std::map<Key, std::string> service_names_;
   std::map<std::string, uint32_t> backend_ids_;             // "ip:port/proto" -> id
