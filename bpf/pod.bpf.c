@@ -11,6 +11,7 @@
 #include "lib/events.h"
 #include "lib/forward.h"
 #include "lib/ipcache.h"
+#include "lib/lb_nat.h"
 #include "lib/metrics.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
@@ -66,6 +67,11 @@ int from_pod(struct __sk_buff *skb)
 		return drop_packet(skb, &ctx, DROP_INVALID_SOURCE_IP);
 	ctx.endpoint_id = src->endpoint_id;
 	ctx.src_identity = src->identity;
+
+	/* A service VIP becomes its backend here; policy then judges the backend. */
+	ret = lb_dnat_to_backend(skb, &ctx);
+	if (ret < 0)
+		return lb_refuse(skb, &ctx, -ret);
 
 	struct endpoint_info *dst = endpoint_lookup(ctx.pkt.daddr);
 	struct ipcache_value *dst_info = ipcache_lookup(ctx.pkt.daddr);
@@ -130,6 +136,7 @@ int to_pod(struct __sk_buff *skb)
 			return ret;
 	}
 
+	lb_revnat_to_client(skb, &ctx);
 	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
 	return TC_ACT_OK;
 }

@@ -60,6 +60,23 @@ run "$PILUS" policy trace --from default/frontend --to default/backend --dport 8
 say "The backend's policy map entries, as the datapath sees them"
 run "$PILUS" bpf policy get default/backend
 
+say "A Service in front of two backends (examples/demo/service.yaml)"
+run "$PILUS" apply -f "$(dirname "$0")/../examples/demo/service.yaml"
+VIP=$("$PILUS" get services backend -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["spec"]["clusterIP"])')
+for _ in $(seq 50); do in_pod backend-2 true && in_pod frontend curl -s -m 1 -o /dev/null "http://$VIP/" && break; sleep 0.2; done
+run "$PILUS" get services
+run "$PILUS" bpf lb list
+say "frontend -> $VIP:80, 20 connections: the datapath picks a backend for each (Maglev)"
+CT_BEFORE=$("$PILUS" bpf ct -o json)
+for _ in $(seq 20); do in_pod frontend curl -s -m 2 -o /dev/null "http://$VIP/" || true; done
+"$PILUS" bpf ct -o json | CT_BEFORE="$CT_BEFORE" python3 -c '
+import json, os, sys, collections
+key = lambda e: (e["source"], e["destination"], e["scope"])
+before = {key(e) for e in json.loads(os.environ["CT_BEFORE"])["items"]}
+seen = collections.Counter(e["destination"] for e in json.load(sys.stdin)["items"]
+                           if e["scope"] == "egress" and key(e) not in before)
+for dest, n in sorted(seen.items()): print(f"  backend {dest}: {n} new connections")'
+
 say "Flows of the demo traffic (pilus observe), dropped ones with their reason"
 run "$PILUS" observe --last 30
 run "$PILUS" observe --verdict DROPPED

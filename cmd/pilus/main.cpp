@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   agent->add_option("--log-level", log_level, "trace, debug, info, warn, error");
   agent->add_option("--flow-buffer", config.flow_buffer, "flows kept for pilus observe");
   agent->add_option("--node-name", config.node_name, "node name shown in flows (default: host name)");
+  agent->add_option("--service-cidr", config.service_cidr, "service VIPs (ClusterIP) are taken from here");
+  agent->add_option("--maglev-table-size", config.maglev_size, "Maglev slots per service port (a prime)");
+  agent->add_option("--lb-algorithm", config.lb_algorithm, "backend choice: maglev or random");
+  agent->add_option("--lb-max-services", config.lb_max_services, "service ports (VIP, port, protocol) the LB maps hold");
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "create or update objects from manifests");
@@ -49,8 +53,8 @@ int main(int argc, char** argv) {
   del->add_option("-o,--output", client.output, "table or json");
 
   std::string kind, name;
-  auto* get = app.add_subcommand("get", "list pods, endpoints, identities or namespaces");
-  get->add_option("kind", kind, "pods | endpoints | identities | namespaces")->required();
+  auto* get = app.add_subcommand("get", "list pods, services, endpoints, identities, namespaces or policies");
+  get->add_option("kind", kind, "pods | services | endpoints | identities | namespaces | policies")->required();
   get->add_option("name", name, "only this one");
   get->add_option("-o,--output", client.output, "table or json");
 
@@ -60,8 +64,8 @@ int main(int argc, char** argv) {
   status->add_option("-o,--output", client.output, "table or json");
 
   std::string map, verb = "list", bpf_pod;
-  auto* bpf = app.add_subcommand("bpf", "raw datapath state: ct | ipcache | endpoints | policy");
-  bpf->add_option("map", map, "ct | ipcache | endpoints | policy")->required();
+  auto* bpf = app.add_subcommand("bpf", "raw datapath state: ct | ipcache | endpoints | policy | lb");
+  bpf->add_option("map", map, "ct | ipcache | endpoints | policy | lb")->required();
   bpf->add_option("verb", verb, "list (get for policy)");
   bpf->add_option("pod", bpf_pod, "for policy: NAMESPACE/POD");
 

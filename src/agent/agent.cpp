@@ -15,6 +15,7 @@
 #include "datapath/host_network.h"
 #include "endpoint/ipv4.h"
 #include "policy/policy_conversion.h"
+#include "service/maglev.h"
 
 namespace pilus::agent {
 namespace fs = std::filesystem;
@@ -27,6 +28,9 @@ std::unique_ptr<datapath::Datapath> load_datapath(const AgentConfig& c) {
   dc.ct_max = c.ct_max;
   dc.policy_max = c.policy_max;
   dc.events_ring_bytes = c.event_buffer_bytes;
+  dc.maglev_size = c.maglev_size;
+  dc.lb_random = c.lb_algorithm == "random";
+  dc.lb_max_services = c.lb_max_services;
   return std::make_unique<datapath::Datapath>(dc);
 }
 
@@ -43,7 +47,8 @@ Agent::Agent(AgentConfig config)
     : config_(std::move(config)),
       features_(checked_features()),
       store_(config_.state_dir),
-      ipam_(config_.pod_cidr) {
+      ipam_(config_.pod_cidr),
+      vips_(config_.service_cidr) {
   started_ = std::chrono::steady_clock::now();
   // A restarted agent must run with the settings its endpoints were made with.
   if (auto saved = store_.get("config", "agent")) {
@@ -52,6 +57,15 @@ Agent::Agent(AgentConfig config)
       fail("the state in {} was created with --pod-cidr {}; run `pilus cleanup` before changing it",
            config_.state_dir, old.pod_cidr);
   }
+  if (!service::is_prime(config_.maglev_size) || config_.maglev_size > 65521)
+    fail("--maglev-table-size {}: must be a prime number up to 65521 (e.g. 251, 1021, 16381)", config_.maglev_size);
+  if (config_.lb_max_services < 2 || uint64_t(config_.lb_max_services) * config_.maglev_size > (1ULL << 28))
+    fail("--lb-max-services {}: must be at least 2, and times --maglev-table-size at most 2^28 slots",
+         config_.lb_max_services);
+  if (config_.lb_algorithm != "maglev" && config_.lb_algorithm != "random")
+    fail("--lb-algorithm \"{}\": must be maglev or random", config_.lb_algorithm);
+  if (ipam_.contains(vips_.router_ip()) || vips_.contains(ipam_.router_ip()))
+    fail("--service-cidr {} overlaps the pod CIDR {}", vips_.cidr(), ipam_.cidr());
   store_.put("config", "agent", to_json(config_));
   fs::create_directories(config_.state_dir + "/logs");
 
@@ -59,6 +73,8 @@ Agent::Agent(AgentConfig config)
   restored_datapath_ = datapath_->reused_pinned_maps();
   identities_ = std::make_unique<identity::IdentityAllocator>(store_);
   cgroup_ = std::make_unique<endpoint::PodCgroup>(config_.cgroup);
+  service_maps_ = std::make_unique<service::ServiceMaps>(*datapath_);
+  sock_lb_ = std::make_unique<datapath::SocketLoadBalancer>(*datapath_, cgroup_->path());
   datapath::ensure_host_device(config_.host_device, endpoint::to_string(ipam_.router_ip()), ipam_.cidr());
 
   if (config_.node_name.empty()) {
@@ -115,8 +131,10 @@ void Agent::restore() {
     manifest::Document doc = manifest::document_from_json(body, "store");
     policies_.insert_or_assign(key, PolicyState{doc, policy::convert_policy(manifest::parse_object(doc))});
   }
+  restore_services();
   sync_host_addresses();
   regenerate_policy();
+  sync_services();
   identities_->release_unused();
   remove_stale_map_entries();
 }
@@ -180,14 +198,17 @@ size_t Agent::conntrack_gc() {
 
 void Agent::reap_pod_processes() {
   Lock lock(mutex_);
+  bool exited = false;
   for (auto& [key, st] : pods_) {
     if (st.ep.process.pid == 0 || st.ep.exit_code) continue;
     if (auto code = endpoint::reap_child(st.ep.process.pid)) {
       st.ep.exit_code = code;
       save_pod(st.doc, st.ep);
       spdlog::info("pod {}: command exited with code {}", key, *code);
+      exited = true;
     }
   }
+  if (exited) sync_services();  // a pod whose command ended no longer serves
 }
 
 void Agent::maintenance_loop() {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include "agent/endpoint_index.h"
 #include "datapath/datapath.h"
 #include "datapath/kernel_features.h"
+#include "datapath/sock_lb.h"
 #include "endpoint/cgroup.h"
 #include "endpoint/endpoint.h"
 #include "endpoint/ipam.h"
@@ -31,6 +33,7 @@
 #include "observe/flow_ring.h"
 #include "policy/policy_resolver.h"
 #include "policy/policy_rule.h"
+#include "service/service_maps.h"
 #include "store/file_store.h"
 
 namespace pilus::agent {
@@ -55,6 +58,8 @@ class Agent {
   nlohmann::json bpf_ipcache() const;
   nlohmann::json bpf_endpoints() const;
   nlohmann::json policies() const;
+  nlohmann::json services() const;
+  nlohmann::json bpf_lb() const;
   nlohmann::json bpf_policy(const std::string& pod) const;
   // Verdict for a packet from a pod to a pod ("ns/name") or an address, as the datapath decides it.
   // One end of a policy trace: a pod ("ns/name") or an address in `name`, or, when `labels` is
@@ -106,6 +111,16 @@ class Agent {
   uint16_t initial_policy_flags(const manifest::Pod& pod) const;
   policy::ResolverInput policy_input() const;
 
+  // Services (agent_services.cpp); caller holds mutex_.
+  using AddUndo = std::function<void(std::function<void()>)>;
+  void restore_services();
+  void plan_services(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
+  void apply_service(const manifest::Document& doc, const manifest::Service& svc, nlohmann::json& results,
+                     const AddUndo& add_undo);
+  void delete_service(const std::string& key, nlohmann::json& results);
+  void sync_services();
+  std::string service_metrics_text() const;
+
   void maintenance_loop();
   void reap_pod_processes();
 
@@ -115,6 +130,7 @@ class Agent {
   std::unique_ptr<datapath::Datapath> datapath_;
   std::unique_ptr<identity::IdentityAllocator> identities_;
   endpoint::Ipam ipam_;
+  endpoint::Ipam vips_;  // service VIPs from --service-cidr
   std::unique_ptr<endpoint::PodCgroup> cgroup_;
 
   mutable std::mutex mutex_;
@@ -135,6 +151,15 @@ class Agent {
   policy::ResolvedPolicy resolved_;
   std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities_;
   std::vector<endpoint::Ipv4> host_ips_;
+  struct ServiceState {
+    manifest::Document doc;
+    manifest::Service svc;
+    endpoint::Ipv4 vip;
+  };
+  std::map<std::string, ServiceState> services_;  // key: namespace/name
+  std::vector<service::Frontend> frontends_;      // as last written to the LB maps
+  std::unique_ptr<service::ServiceMaps> service_maps_;
+  std::unique_ptr<datapath::SocketLoadBalancer> sock_lb_;
 
   EndpointIndex endpoint_index_;
   std::unique_ptr<observe::FlowDecoder> flow_decoder_;

@@ -43,7 +43,7 @@ class UndoLog {
 void require_handled_kinds(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) {
   for (const auto& [doc, obj] : objects) {
     if (!std::holds_alternative<manifest::NamespaceObject>(obj) && !std::holds_alternative<manifest::Pod>(obj) &&
-        !policy::is_policy(obj))
+        !std::holds_alternative<manifest::Service>(obj) && !policy::is_policy(obj))
       fail("{}: kind {} is not enforced by this pilus version yet; nothing was applied", doc.describe(), doc.kind);
   }
 }
@@ -87,6 +87,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
              doc.describe(), doc.ns());
       converted[policy_key_of(doc)] = policy::convert_policy(obj);
     }
+  plan_services(objects);
   if (new_pods > ipam_.available())
     fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
          ipam_.available());
@@ -172,6 +173,10 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       results.push_back(result("Pod", pod->ns, pod->name, "created"));
     }
 
+    for (const auto& [doc, obj] : objects)
+      if (const auto* svc = std::get_if<manifest::Service>(&obj))
+        apply_service(doc, *svc, results, [&undo](std::function<void()> step) { undo.add(std::move(step)); });
+
     nlohmann::json notes = nlohmann::json::array();
     for (const auto& [doc, obj] : objects) {
       if (!policy::is_policy(obj)) continue;
@@ -199,6 +204,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       results.push_back(result(doc.kind, ns, doc.name(), old ? "configured" : "created"));
     }
     regenerate_policy();
+    sync_services();
     std::set<std::string> applied;
     for (const auto& [doc, obj] : objects)
       if (policy::is_policy(obj))
@@ -213,6 +219,11 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       regenerate_policy();
     } catch (const std::exception& e) {
       spdlog::error("restoring the policy after a failed apply: {}", e.what());
+    }
+    try {
+      sync_services();
+    } catch (const std::exception& e) {
+      spdlog::error("restoring the services after a failed apply: {}", e.what());
     }
     throw;
   }
@@ -245,6 +256,14 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       results.push_back(result("Pod", pod->ns, pod->name, "not found"));
   }
   for (const auto& [doc, obj] : objects) {
+    const auto* svc = std::get_if<manifest::Service>(&obj);
+    if (!svc) continue;
+    if (services_.count(svc->ns + "/" + svc->name))
+      delete_service(svc->ns + "/" + svc->name, results);
+    else
+      results.push_back(result("Service", svc->ns, svc->name, "not found"));
+  }
+  for (const auto& [doc, obj] : objects) {
     if (!policy::is_policy(obj)) continue;
     const std::string key = policy_key_of(doc);
     const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
@@ -262,6 +281,10 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     for (const auto& [key, st] : pods_)
       if (st.ep.ns == ns->name) keys.push_back(key);
     for (const auto& key : keys) delete_pod(key);
+    keys.clear();
+    for (const auto& [key, st] : services_)
+      if (st.svc.ns == ns->name) keys.push_back(key);
+    for (const auto& key : keys) delete_service(key, results);
     // Like Kubernetes, a namespace takes its namespaced policies with it.
     for (auto it = policies_.begin(); it != policies_.end();) {
       const auto& pdoc = it->second.doc;
@@ -282,6 +305,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     }
   }
   regenerate_policy();
+  sync_services();
   return {{"results", results}};
 }
 

@@ -6,7 +6,9 @@ nlohmann::json to_json(const AgentConfig& c) {
   return {{"stateDir", c.state_dir},     {"socket", c.socket},   {"podCIDR", c.pod_cidr},
           {"bpfRoot", c.bpf_root},       {"hostDevice", c.host_device}, {"cgroup", c.cgroup},
           {"metricsAddr", c.metrics_addr}, {"ctMax", c.ct_max},   {"ctGcIntervalSeconds", c.ct_gc_interval_s},
-          {"policyMax", c.policy_max},   {"eventBufferBytes", c.event_buffer_bytes}};
+          {"policyMax", c.policy_max},   {"eventBufferBytes", c.event_buffer_bytes},
+          {"serviceCIDR", c.service_cidr}, {"maglevTableSize", c.maglev_size}, {"lbAlgorithm", c.lb_algorithm},
+          {"lbMaxServices", c.lb_max_services}};
 }
 
 AgentConfig config_from_json(const nlohmann::json& j) {
@@ -22,6 +24,10 @@ AgentConfig config_from_json(const nlohmann::json& j) {
   c.ct_gc_interval_s = j.value("ctGcIntervalSeconds", c.ct_gc_interval_s);
   c.policy_max = j.value("policyMax", c.policy_max);
   c.event_buffer_bytes = j.value("eventBufferBytes", c.event_buffer_bytes);
+  c.service_cidr = j.value("serviceCIDR", c.service_cidr);
+  c.maglev_size = j.value("maglevTableSize", c.maglev_size);
+  c.lb_algorithm = j.value("lbAlgorithm", c.lb_algorithm);
+  c.lb_max_services = j.value("lbMaxServices", c.lb_max_services);
   return c;
 }
 

@@ -23,6 +23,10 @@ struct AgentConfig {
   uint32_t ct_gc_interval_s = 10;
   uint32_t flow_buffer = 4096;  // flows kept for `pilus observe`
   std::string node_name;        // shown in flows; default: the host name
+  std::string service_cidr = "10.96.0.0/16";  // service VIPs (ClusterIP)
+  uint32_t maglev_size = 1021;                // prime; Maglev slots per service port
+  std::string lb_algorithm = "maglev";        // or "random"
+  uint32_t lb_max_services = 1024;            // service ports (VIP, port, protocol) the LB maps hold
 };
 
 nlohmann::json to_json(const AgentConfig& c);

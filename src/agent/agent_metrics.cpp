@@ -110,7 +110,8 @@ std::string Agent::metrics_text() const {
   t.family("pilus_conntrack_gc_deleted_total", "counter", "Expired conntrack entries deleted by the agent's GC.");
   t.sample("pilus_conntrack_gc_deleted_total", double(ct_gc_deleted_.load()));
   process_metrics(t);
-  return t.text();
+  Lock lock(mutex_);
+  return t.text() + service_metrics_text();
 }
 
 }  // namespace pilus::agent

@@ -55,6 +55,8 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
   get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
   get("/v1/policies", [&] { return agent.policies(); });
+  get("/v1/services", [&] { return agent.services(); });
+  get("/v1/bpf/lb", [&] { return agent.bpf_lb(); });
   server.handle("GET", "/v1/bpf/policy",
                 [&](const Request& r) { return Response::json(agent.bpf_policy(r.query_value("pod"))); });
   server.handle("GET", "/v1/policy/trace", [&](const Request& r) {

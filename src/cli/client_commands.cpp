@@ -119,8 +119,24 @@ int get_command(const ClientOptions& o, const std::string& kind, const std::stri
              str(p["name"]), selects, std::to_string(p["rules"].size()), str(p["l7Rules"])});
     }
     std::cout << t.render();
+  } else if (kind == "services" || kind == "service" || kind == "svc") {
+    json r = call(o, "GET", "/v1/services");
+    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "metadata");
+    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    Table t({"NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "BACKENDS", "AFFINITY"});
+    for (const auto& s : r["items"]) {
+      std::string ports, backends;
+      for (const auto& p : s["spec"]["ports"])
+        ports += (ports.empty() ? "" : ",") + str(p["port"]) + "/" + str(p["protocol"]);
+      for (const auto& b : s["status"]["backends"])
+        backends += (backends.empty() ? "" : ",") + str(b["ip"]) + ":" + str(b["port"]);
+      t.add({str(s["metadata"]["namespace"]), str(s["metadata"]["name"]), str(s["spec"]["type"]),
+             str(s["spec"]["clusterIP"]), ports, backends.empty() ? "<none>" : backends,
+             str(s["spec"]["sessionAffinity"])});
+    }
+    std::cout << t.render();
   } else {
-    fail("unknown kind \"{}\" (known: pods, endpoints, identities, namespaces, policies)", kind);
+    fail("unknown kind \"{}\" (known: pods, endpoints, identities, namespaces, policies, services)", kind);
   }
   return 0;
 }
@@ -207,8 +223,22 @@ int bpf_command(const ClientOptions& o, const std::string& map, const std::strin
       t.add({str(e["direction"]), str(e["verdict"]), str(e["identity"]) == "0" ? "ANY" : str(e["identity"]),
              str(e["labels"]), str(e["port"]), str(e["rule"])});
     std::cout << t.render();
+  } else if (map == "lb") {
+    json r = call(o, "GET", "/v1/bpf/lb");
+    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    std::cout << fmt::format("Backend choice: {}, Maglev table size {} (prime)\n\n", str(r["algorithm"]),
+                             str(r["maglev_table_size"]));
+    Table t({"SERVICE ADDRESS", "SERVICE", "BACKEND ADDRESS (ID)", "STATE", "MAGLEV SLOTS"});
+    for (const auto& s : r["services"]) {
+      std::string frontend = str(s["vip"]) + ":" + str(s["port"]) + "/" + str(s["protocol"]);
+      if (s["backends"].empty()) t.add({frontend, str(s["service"]), "<none: refused>", "", ""});
+      for (const auto& b : s["backends"])
+        t.add({frontend, str(s["service"]), str(b["address"]) + ":" + str(b["port"]) + " (" + str(b["id"]) + ")",
+               str(b["state"]), str(b["maglev_slots"])});
+    }
+    std::cout << t.render();
   } else {
-    fail("unknown BPF map \"{}\" (known: ct, ipcache, endpoints, policy)", map);
+    fail("unknown BPF map \"{}\" (known: ct, ipcache, endpoints, policy, lb)", map);
   }
   return 0;
 }

@@ -24,6 +24,12 @@ static_assert(sizeof(ct_entry) == 56);
 static_assert(sizeof(metrics_key) == 4);
 static_assert(sizeof(policy_key) == 16);
 static_assert(sizeof(policy_entry) == 8);
+static_assert(sizeof(lb_service_key) == 8);
+static_assert(sizeof(lb_service) == 16);
+static_assert(sizeof(lb_backend) == 8);
+static_assert(sizeof(lb_affinity_key) == 16);
+static_assert(sizeof(lb_nat_key) == 16);
+static_assert(sizeof(lb_nat_value) == 16);
 
 void ensure_bpffs() {
   struct statfs st {};
@@ -76,6 +82,10 @@ Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
     bpf_map__set_max_entries(skel_->maps.events, ring);
     skel_->rodata->ct_lifetime_tcp = config_.ct_lifetime_tcp;
     skel_->rodata->ct_lifetime_nontcp = config_.ct_lifetime_nontcp;
+    bpf_map__set_max_entries(skel_->maps.lb_services, config_.lb_max_services);
+    bpf_map__set_max_entries(skel_->maps.lb_maglev, config_.lb_max_services * config_.maglev_size);
+    skel_->rodata->lb_maglev_size = config_.maglev_size;
+    skel_->rodata->lb_random = config_.lb_random;
     if (config_.pin) {
       ensure_bpffs();
       fs::create_directories(config_.bpf_root);
@@ -112,6 +122,12 @@ MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics),
 PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
 IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
 size_t Datapath::policy_max_entries() const { return bpf_map__max_entries(skel_->maps.policy); }
+LbServicesMap Datapath::lb_services() const { return {bpf_map__fd(skel_->maps.lb_services), "lb_services"}; }
+LbBackendsMap Datapath::lb_backends() const { return {bpf_map__fd(skel_->maps.lb_backends), "lb_backends"}; }
+LbMaglevMap Datapath::lb_maglev() const { return {bpf_map__fd(skel_->maps.lb_maglev), "lb_maglev"}; }
+LbAffinityMap Datapath::lb_affinity() const { return {bpf_map__fd(skel_->maps.lb_affinity), "lb_affinity"}; }
+LbNatMap Datapath::lb_nat() const { return {bpf_map__fd(skel_->maps.lb_nat), "lb_nat"}; }
+uint32_t Datapath::lb_max_services() const { return bpf_map__max_entries(skel_->maps.lb_services); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->maps.events_lost); }
 int Datapath::from_pod_fd() const { return bpf_program__fd(skel_->progs.from_pod); }
@@ -143,6 +159,9 @@ std::vector<MapPressure> Datapath::map_pressure() const {
   add(skel_->maps.metrics, metrics().keys().size());
   add(skel_->maps.policy, policy().count());
   add(skel_->maps.policy_cidrs, policy_cidrs().count());
+  add(skel_->maps.lb_services, lb_services().count());
+  add(skel_->maps.lb_backends, lb_backends().count());
+  add(skel_->maps.lb_nat, lb_nat().count());
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "abi/endpoint.h"
 #include "abi/events.h"
 #include "abi/ipcache.h"
+#include "abi/lb.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
 #include "datapath/bpf_map.h"
@@ -28,6 +29,9 @@ struct DatapathConfig {
   uint32_t events_ring_bytes = EVENTS_RING_BYTES;    // a power of two, at least a page
   uint32_t ct_lifetime_tcp = CT_LIFETIME_TCP;
   uint32_t ct_lifetime_nontcp = CT_LIFETIME_NONTCP;
+  uint32_t maglev_size = LB_MAGLEV_SIZE_DEFAULT;  // prime; slots per service
+  uint32_t lb_max_services = LB_SERVICES_MAX;      // (VIP, port, proto) entries and Maglev rows
+  bool lb_random = false;                         // random backend instead of Maglev
 };
 
 struct MapPressure {
@@ -41,6 +45,11 @@ using EndpointsMap = BpfMap<endpoint_key, endpoint_info>;
 using ConntrackMap = BpfMap<ct_key, ct_entry>;
 using MetricsMap = PerCpuBpfMap<metrics_key, metrics_value>;
 using PolicyMap = BpfMap<policy_key, policy_entry>;
+using LbServicesMap = BpfMap<lb_service_key, lb_service>;
+using LbBackendsMap = BpfMap<uint32_t, lb_backend>;
+using LbMaglevMap = BpfMap<uint32_t, uint32_t>;
+using LbAffinityMap = BpfMap<lb_affinity_key, lb_affinity_value>;
+using LbNatMap = BpfMap<lb_nat_key, lb_nat_value>;
 
 class Datapath {
  public:
@@ -59,6 +68,13 @@ class Datapath {
   PolicyMap policy() const;
   IpcacheMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
   size_t policy_max_entries() const;
+  // Service load balancing maps, shared with the socket programs (sock_lb.h).
+  LbServicesMap lb_services() const;
+  LbBackendsMap lb_backends() const;
+  LbMaglevMap lb_maglev() const;
+  LbAffinityMap lb_affinity() const;
+  LbNatMap lb_nat() const;
+  uint32_t lb_max_services() const;
   int events_fd() const;
   int events_lost_fd() const;
 

@@ -23,7 +23,7 @@ std::vector<KernelFeature> probe_kernel_features() {
   };
   prog("sched_cls", BPF_PROG_TYPE_SCHED_CLS, true);
   prog("xdp", BPF_PROG_TYPE_XDP, false);
-  prog("cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, false);
+  prog("cgroup_sock_addr", BPF_PROG_TYPE_CGROUP_SOCK_ADDR, true);  // socket-level service LB
   prog("sock_ops", BPF_PROG_TYPE_SOCK_OPS, false);
   prog("sk_msg", BPF_PROG_TYPE_SK_MSG, false);
   map("hash", BPF_MAP_TYPE_HASH, true);
@@ -39,7 +39,8 @@ std::vector<KernelFeature> probe_kernel_features() {
   helper("bpf_ktime_get_ns", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_ktime_get_ns, true);
   helper("bpf_redirect_peer", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_redirect_peer, false);
   helper("bpf_sk_assign", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_sk_assign, false);
-  helper("bpf_l3_csum_replace", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_l3_csum_replace, false);
+  helper("bpf_l3_csum_replace", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_l3_csum_replace, true);  // service DNAT
+  helper("bpf_l4_csum_replace", BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_l4_csum_replace, true);
   out.push_back({"btf /sys/kernel/btf/vmlinux", false, access("/sys/kernel/btf/vmlinux", R_OK) == 0});
   return out;
 }

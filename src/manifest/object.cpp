@@ -28,6 +28,7 @@ Object parse_as(const Document& d) {
 constexpr KindInfo kKinds[] = {
     {NamespaceObject::kKind, "v1", Scope::kCluster, parse_as<NamespaceObject, parse_namespace>},
     {Pod::kKind, "v1", Scope::kNamespaced, parse_as<Pod, parse_pod>},
+    {Service::kKind, "v1", Scope::kNamespaced, parse_as<Service, parse_service>},
     {NetworkPolicy::kKind, "networking.k8s.io/v1", Scope::kNamespaced, parse_as<NetworkPolicy, parse_network_policy>},
     {CiliumNetworkPolicy::kKind, "cilium.io/v2", Scope::kNamespaced,
      parse_as<CiliumNetworkPolicy, parse_cilium_network_policy>},

@@ -11,12 +11,13 @@
 #include "manifest/namespace.h"
 #include "manifest/network_policy.h"
 #include "manifest/pod.h"
+#include "manifest/service.h"
 
 namespace pilus::manifest {
 
 // Adding a kind: a <kind>.h/.cpp with a struct (with `static constexpr kKind`) and
 // parse_<kind>(const Document&), an alternative here, and a row in kKinds in object.cpp.
-using Object = std::variant<NamespaceObject, Pod, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy>;
+using Object = std::variant<NamespaceObject, Pod, Service, NetworkPolicy, CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy>;
 
 // Strict: unknown kind, unsupported apiVersion or any invalid field throws.
 Object parse_object(const Document& d);

@@ -7,6 +7,10 @@
 //        prints {"sent","received","errors","retransmits","max_gap_ms"} as JSON
 //   netprobe burst IP PORT --count N
 //        N small UDP datagrams from one socket, as fast as the socket takes them; prints {"sent"}
+//   netprobe spread tcp|udp IP PORT --count N [--timeout-ms N]
+//        N short connections (TCP) or fresh sockets (UDP sendto), each asking who
+//        answers; prints {"answers": {NAME: count}, "errors", "first_error",
+//        "peer_matches" (getpeername/recvfrom showed IP:PORT), "elapsed_ms"}
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -197,6 +202,74 @@ int burst(const std::string& ip, int port, long count) {
   return sent == count ? 0 : 1;
 }
 
+// One request on a fresh socket: who answered, and whether the peer the
+// socket API reports is the address asked for (a VIP stays a VIP).
+std::string ask_once(bool tcp, const sockaddr_in& target, int timeout_ms, bool* peer_matches, std::string* error) {
+  int fd = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::string who;
+  sockaddr_in peer{};
+  socklen_t peer_len = sizeof(peer);
+  char buf[512];
+  ssize_t n = -1;
+  const char msg[] = "spread";
+  if (tcp) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) < 0) {
+      *error = std::string("connect: ") + (errno == EINPROGRESS ? "timeout" : strerror(errno));
+    } else {
+      getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
+      if (send(fd, msg, sizeof(msg) - 1, 0) < 0)
+        *error = std::string("send: ") + strerror(errno);
+      else if (!wait_readable(fd, timeout_ms))
+        *error = "timeout";
+      else if ((n = recv(fd, buf, sizeof(buf), 0)) <= 0)
+        *error = n == 0 ? "connection closed" : std::string("recv: ") + strerror(errno);
+    }
+  } else {
+    if (sendto(fd, msg, sizeof(msg) - 1, 0, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) < 0)
+      *error = std::string("sendto: ") + strerror(errno);
+    else if (!wait_readable(fd, timeout_ms))
+      *error = "timeout";
+    else if ((n = recvfrom(fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &peer_len)) <= 0)
+      *error = std::string("recvfrom: ") + strerror(errno);
+  }
+  close(fd);
+  if (n > 0) {
+    std::string reply(buf, static_cast<size_t>(n));
+    who = reply.substr(0, reply.find(':'));
+    *peer_matches = peer.sin_addr.s_addr == target.sin_addr.s_addr && peer.sin_port == target.sin_port;
+  }
+  return who;
+}
+
+int spread(const std::string& proto, const std::string& ip, int port, int count, int timeout_ms) {
+  sockaddr_in target = address(ip, port);
+  std::map<std::string, int> answers;
+  int errors = 0, peer_matches = 0;
+  std::string first_error;
+  auto start = Clock::now();
+  for (int i = 0; i < count; i++) {
+    bool matches = false;
+    std::string error;
+    std::string who = ask_once(proto == "tcp", target, timeout_ms, &matches, &error);
+    if (who.empty()) {
+      errors++;
+      if (first_error.empty()) first_error = error;
+      continue;
+    }
+    answers[who]++;
+    peer_matches += matches;
+  }
+  double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  std::string out = "{\"answers\": {";
+  for (auto it = answers.begin(); it != answers.end(); ++it)
+    out += (it == answers.begin() ? "\"" : ", \"") + it->first + "\": " + std::to_string(it->second);
+  printf("%s}, \"errors\": %d, \"first_error\": \"%s\", \"peer_matches\": %d, \"elapsed_ms\": %.1f}\n", out.c_str(),
+         errors, first_error.c_str(), peer_matches, elapsed);
+  return errors == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -220,6 +293,9 @@ int main(int argc, char** argv) {
                   std::stoi(arg_value(argc, argv, "--interval-ms", "10")));
   if (mode == "burst" && argc >= 4)
     return burst(argv[2], std::stoi(argv[3]), std::stol(arg_value(argc, argv, "--count", "1000")));
-  fprintf(stderr, "usage: netprobe serve|connect|stream|burst ... (see the top of netprobe.cpp)\n");
+  if (mode == "spread" && argc >= 5)
+    return spread(argv[2], argv[3], std::stoi(argv[4]), std::stoi(arg_value(argc, argv, "--count", "10")),
+                  std::stoi(arg_value(argc, argv, "--timeout-ms", "2000")));
+  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread ... (see the top of netprobe.cpp)\n");
   return 2;
 }

@@ -546,7 +546,7 @@ TEST(ManifestPod, ApiVersionAndKind) {
   EXPECT_EQ(parse_error(with(kPod, "apiVersion: v1", "apiVersion: apps/v1")),
             kPodError + "apiVersion: \"apps/v1\" is not supported for kind Pod (use \"v1\")");
   EXPECT_EQ(parse_error(with(kPod, "kind: Pod", "kind: Foo")),
-            "app.yaml document 1 (Foo default/frontend): unknown kind \"Foo\" (supported: CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, Namespace, NetworkPolicy, Pod)");
+            "app.yaml document 1 (Foo default/frontend): unknown kind \"Foo\" (supported: CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, Namespace, NetworkPolicy, Pod, Service)");
   EXPECT_EQ(parse_error(with(kPod, "kind: Pod\n", "")), "app.yaml document 1: missing required field \"kind\"");
   EXPECT_EQ(parse_error(with(kPod, "apiVersion: v1\n", "")), "app.yaml document 1: missing required field \"apiVersion\"");
 }
@@ -729,7 +729,7 @@ TEST(ManifestParseAll, ReportsAllErrorsAndReturnsNothing) {
                Source{"c.yaml", with(kPod, "containerPort: 80", "containerPort: 0")}});
   });
   EXPECT_EQ(e,
-            "a.yaml document 2 (Foo default/frontend): unknown kind \"Foo\" (supported: CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, Namespace, NetworkPolicy, Pod)\n"
+            "a.yaml document 2 (Foo default/frontend): unknown kind \"Foo\" (supported: CiliumClusterwideNetworkPolicy, CiliumNetworkPolicy, Namespace, NetworkPolicy, Pod, Service)\n"
             "b.yaml: line 2, column 1: YAML syntax error: end of sequence flow not found\n"
             "c.yaml document 1 (Pod default/frontend): spec.containers[0].ports[0].containerPort: must be an integer "
             "between 1 and 65535, got 0");

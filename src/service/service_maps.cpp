@@ -1,0 +1,180 @@
+#include "service/service_maps.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/error.h"
+#include "service/maglev.h"
+
+namespace pilus::service {
+
+namespace {
+
+std::string proto_name(uint8_t proto) { return proto == IPPROTO_UDP ? "UDP" : "TCP"; }
+
+std::string backend_name(uint32_t ip_net, uint16_t port_net, uint8_t proto) {
+  return fmt::format("{}:{}/{}", endpoint::to_string(endpoint::Ipv4{ntohl(ip_net)}), ntohs(port_net),
+                     proto_name(proto));
+}
+
+template <typename Map>
+uint32_t lowest_free(const Map& used, uint32_t limit, const char* what) {
+  std::set<uint32_t> taken;
+  for (const auto& [k, id] : used) taken.insert(id);
+  for (uint32_t id = 1; id < limit; id++)
+    if (!taken.count(id)) return id;
+  fail("no {} id left (at most {})", what, limit - 1);
+}
+
+}  // namespace
+
+ServiceMaps::ServiceMaps(const datapath::Datapath& datapath)
+    : services_(datapath.lb_services()),
+      backends_(datapath.lb_backends()),
+      maglev_(datapath.lb_maglev()),
+      maglev_size_(datapath.config().maglev_size),
+      max_services_(datapath.lb_max_services()) {
+  services_.for_each([&](const lb_service_key& k, const lb_service& v) {
+    service_ids_[{k.vip, k.port, k.proto}] = v.service_id;
+  });
+  backends_.for_each([&](const uint32_t& id, const lb_backend& b) {
+    backend_ids_[backend_name(b.ip, b.port, b.proto)] = id;
+  });
+}
+
+uint32_t ServiceMaps::backend_id(const std::string& name) {
+  if (auto it = backend_ids_.find(name); it != backend_ids_.end()) return it->second;
+  uint32_t id = lowest_free(backend_ids_, LB_BACKENDS_MAX, "service backend");
+  backend_ids_[name] = id;
+  return id;
+}
+
+size_t ServiceMaps::sync(const std::vector<Frontend>& frontends, const std::set<uint32_t>& live_pod_ips) {
+  size_t rewritten = 0;
+  std::set<Key> wanted;
+  std::set<uint32_t> active_backends;
+  for (const Frontend& f : frontends) {
+    const uint16_t port_net = htons(f.port);
+    const uint32_t key_vip = f.vip.network_order();
+    const Key key{key_vip, port_net, f.proto};
+    wanted.insert(key);
+    uint32_t sid;
+    if (auto it = service_ids_.find(key); it != service_ids_.end()) {
+      sid = it->second;
+    } else {
+      sid = lowest_free(service_ids_, max_services_, "service port (raise --lb-max-services)");
+      service_ids_[key] = sid;
+    }
+    service_names_[key] = f.service + (f.port_name.empty() ? "" : ":" + f.port_name);
+
+    std::vector<MaglevBackend> members;
+    for (const Backend& b : f.backends) {
+      std::string name = backend_name(b.ip.network_order(), htons(b.port), f.proto);
+      uint32_t id = backend_id(name);
+      backends_.update(id, lb_backend{b.ip.network_order(), htons(b.port), f.proto, LB_BACKEND_ACTIVE});
+      active_backends.insert(id);
+      members.push_back({name, id});
+    }
+    std::vector<uint32_t> ids;
+    for (const auto& m : members) ids.push_back(m.id);
+    std::sort(ids.begin(), ids.end());
+    if (auto it = written_rows_.find(sid); it == written_rows_.end() || it->second != ids) {
+      std::vector<uint32_t> table = maglev_table(members, maglev_size_);
+      for (uint32_t slot = 0; slot < table.size(); slot++) maglev_.update(sid * maglev_size_ + slot, table[slot]);
+      written_rows_[sid] = ids;
+      rewritten++;
+    }
+    lb_service value{};
+    value.service_id = sid;
+    value.backend_count = static_cast<uint16_t>(f.backends.size());
+    value.flags = f.client_ip_affinity ? LB_SVC_F_AFFINITY : 0;
+    value.affinity_timeout = f.affinity_timeout_s;
+    services_.update(lb_service_key{key_vip, port_net, f.proto, 0}, value);
+    // Backends that just left this service: shown as terminating while they last.
+    auto& leaving = leaving_[key];
+    for (uint32_t id : members_[key])
+      if (!std::binary_search(ids.begin(), ids.end(), id)) leaving.insert(id);
+    for (uint32_t id : ids) leaving.erase(id);
+    members_[key] = ids;
+  }
+
+  for (auto it = service_ids_.begin(); it != service_ids_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    const auto& [vip, port, proto] = it->first;
+    services_.erase(lb_service_key{vip, port, proto, 0});
+    written_rows_.erase(it->second);
+    service_names_.erase(it->first);
+    members_.erase(it->first);
+    leaving_.erase(it->first);
+    it = service_ids_.erase(it);
+  }
+  for (auto it = backend_ids_.begin(); it != backend_ids_.end();) {
+    uint32_t id = it->second;
+    if (active_backends.count(id)) {
+      ++it;
+      continue;
+    }
+    auto b = backends_.lookup(id);
+    if (b && live_pod_ips.count(b->ip)) {
+      if (b->state != LB_BACKEND_TERMINATING) {
+        b->state = LB_BACKEND_TERMINATING;
+        backends_.update(id, *b);
+      }
+      ++it;
+      continue;
+    }
+    backends_.erase(id);
+    it = backend_ids_.erase(it);
+  }
+  return rewritten;
+}
+
+nlohmann::json ServiceMaps::list() const {
+  nlohmann::json out = nlohmann::json::array();
+  services_.for_each([&](const lb_service_key& k, const lb_service& v) {
+    std::map<uint32_t, size_t> slots;
+    for (uint32_t slot = 0; slot < maglev_size_ && v.backend_count; slot++)
+      if (auto id = maglev_.lookup(v.service_id * maglev_size_ + slot)) slots[*id]++;
+    nlohmann::json backends = nlohmann::json::array();
+    for (const auto& [id, count] : slots) {
+      auto b = backends_.lookup(id);
+      if (!b) continue;
+      backends.push_back({{"id", id},
+                          {"address", endpoint::to_string(endpoint::Ipv4{ntohl(b->ip)})},
+                          {"port", ntohs(b->port)},
+                          {"state", b->state == LB_BACKEND_ACTIVE ? "active" : "terminating"},
+                          {"maglev_slots", count}});
+    }
+    // Backends that left the service own no slot; shown while they last.
+    if (auto leaving = leaving_.find({k.vip, k.port, k.proto}); leaving != leaving_.end())
+      for (uint32_t id : leaving->second) {
+        auto b = backends_.lookup(id);
+        if (!b || slots.count(id)) continue;
+        backends.push_back({{"id", id},
+                            {"address", endpoint::to_string(endpoint::Ipv4{ntohl(b->ip)})},
+                            {"port", ntohs(b->port)},
+                            {"state", b->state == LB_BACKEND_ACTIVE ? "active" : "terminating"},
+                            {"maglev_slots", 0}});
+      }
+    auto name = service_names_.find({k.vip, k.port, k.proto});
+    out.push_back({{"service", name != service_names_.end() ? name->second : ""},
+                   {"vip", endpoint::to_string(endpoint::Ipv4{ntohl(k.vip)})},
+                   {"port", ntohs(k.port)},
+                   {"protocol", proto_name(k.proto)},
+                   {"service_id", v.service_id},
+                   {"backend_count", v.backend_count},
+                   {"session_affinity", (v.flags & LB_SVC_F_AFFINITY) ? "ClientIP" : "None"},
+                   {"maglev_table_size", maglev_size_},
+                   {"backends", backends}});
+  });
+  return out;
+}
+
+}  // namespace pilus::service

@@ -1,0 +1,263 @@
+// Service translation on the per-packet path (from_pod DNAT, to_pod reverse
+// NAT) under BPF_PROG_TEST_RUN, with the LB maps written by the agent's own
+// ServiceMaps: output bytes and checksums, stickiness, spreading, and the
+// drop when a service has no backend.
+#include <gtest/gtest.h>
+#include <linux/pkt_cls.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "abi/drop_reasons.h"
+#include "abi/events.h"
+#include "abi/metrics.h"
+#include "datapath_fixture.h"
+#include "packet_builder.h"
+#include "service/service_maps.h"
+
+namespace pilus::test {
+namespace {
+
+using namespace tcp_flag;
+
+constexpr const char* CLIENT_IP = "10.0.1.10";
+constexpr const char* VIP = "10.96.0.10";
+constexpr uint16_t VIP_PORT = 80;
+constexpr uint16_t TARGET_PORT = 8080;
+const char* const BACKEND_IPS[] = {"10.0.1.21", "10.0.1.22", "10.0.1.23"};
+constexpr uint16_t CLIENT_ENDPOINT = 11;
+constexpr int NOT_A_DEVICE = 0x7ffffff0;
+
+endpoint::Ipv4 ip(const char* text) { return endpoint::Ipv4::from_network_order(ipv4_address(text)); }
+
+// What a frame says once parsed back: addresses, ports and whether both checksums hold.
+struct Seen {
+  std::string saddr, daddr;
+  uint16_t sport = 0, dport = 0;
+  bool ip_checksum_ok = false, l4_checksum_ok = false;
+};
+
+std::string dotted(const uint8_t* p) {
+  return std::to_string(p[0]) + "." + std::to_string(p[1]) + "." + std::to_string(p[2]) + "." + std::to_string(p[3]);
+}
+
+Seen parse(const std::vector<uint8_t>& f) {
+  Seen s;
+  const size_t ip_off = 14, ihl = (f[ip_off] & 0xf) * 4u, l4 = ip_off + ihl;
+  s.saddr = dotted(&f[ip_off + 12]);
+  s.daddr = dotted(&f[ip_off + 16]);
+  s.sport = uint16_t(f[l4] << 8 | f[l4 + 1]);
+  s.dport = uint16_t(f[l4 + 2] << 8 | f[l4 + 3]);
+  s.ip_checksum_ok = internet_checksum(f, ip_off, ihl) == 0;
+  size_t l4_len = f.size() - l4;
+  std::vector<uint8_t> pseudo(f.begin() + ip_off + 12, f.begin() + ip_off + 20);
+  pseudo.push_back(0);
+  pseudo.push_back(f[ip_off + 9]);
+  pseudo.push_back(uint8_t(l4_len >> 8));
+  pseudo.push_back(uint8_t(l4_len));
+  pseudo.insert(pseudo.end(), f.begin() + l4, f.end());
+  s.l4_checksum_ok = internet_checksum(pseudo) == 0;
+  return s;
+}
+
+class ServiceDatapathTest : public DatapathTest {
+ protected:
+  datapath::DatapathConfig datapath_config() const override { return {.pin = false, .maglev_size = 251}; }
+
+  void SetUp() override {
+    DatapathTest::SetUp();
+    client_ = add_local_pod(CLIENT_IP, LOOPBACK_IFINDEX, 1000, CLIENT_ENDPOINT);
+    int b_if = second_device_ifindex().value_or(NOT_A_DEVICE);
+    uint16_t id = 21;
+    for (const char* b : BACKEND_IPS) add_local_pod(b, b_if, 2000, id++);
+    maps_ = std::make_unique<service::ServiceMaps>(datapath());
+  }
+
+  // A service (VIP:80 -> backends:8080) as the agent writes it.
+  void service_with_backends(uint8_t proto, size_t count) {
+    service::Frontend f;
+    f.service = "default/web";
+    f.vip = ip(VIP);
+    f.port = VIP_PORT;
+    f.proto = proto;
+    for (size_t i = 0; i < count; i++)
+      f.backends.push_back({"default/web-" + std::to_string(i), ip(BACKEND_IPS[i]), TARGET_PORT});
+    maps_->sync({f}, {});
+  }
+
+  std::vector<uint8_t> syn_to_vip(uint16_t sport) const {
+    return client_.send_to(VIP).tcp(sport, VIP_PORT, SYN).payload("hello").build();
+  }
+
+  Pod client_;
+  std::unique_ptr<service::ServiceMaps> maps_;
+};
+
+TEST_F(ServiceDatapathTest, ConnectionToTheVipGoesToABackendWithValidChecksums) {
+  service_with_backends(IPPROTO_TCP, 1);
+  RunResult r = run_from_pod(syn_to_vip(40000), LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT));
+  Seen s = parse(r.output);
+  EXPECT_EQ(s.saddr, CLIENT_IP);
+  EXPECT_EQ(s.daddr, BACKEND_IPS[0]);
+  EXPECT_EQ(s.sport, 40000);
+  EXPECT_EQ(s.dport, TARGET_PORT);
+  EXPECT_TRUE(s.ip_checksum_ok);
+  EXPECT_TRUE(s.l4_checksum_ok);
+  // Conntrack (and so policy) sees the backend, as in Cilium.
+  EXPECT_TRUE(ct_entry_for({CLIENT_IP, BACKEND_IPS[0], 40000, TARGET_PORT, IPPROTO_TCP}, CT_EGRESS).has_value());
+  EXPECT_EQ(counter(CLIENT_ENDPOINT, REASON_FORWARDED, METRIC_EGRESS).packets, 1u);
+}
+
+TEST_F(ServiceDatapathTest, ReplyFromTheBackendComesBackFromTheVip) {
+  service_with_backends(IPPROTO_TCP, 1);
+  ASSERT_EQ(run_from_pod(syn_to_vip(40001), LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_REDIRECT));
+  auto reply = client_.receive_from(BACKEND_IPS[0]).tcp(TARGET_PORT, 40001, SYN | ACK).payload("world").build();
+  RunResult r = run_to_pod(reply, LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  Seen s = parse(r.output);
+  EXPECT_EQ(s.saddr, VIP);
+  EXPECT_EQ(s.sport, VIP_PORT);
+  EXPECT_EQ(s.daddr, CLIENT_IP);
+  EXPECT_EQ(s.dport, 40001);
+  EXPECT_TRUE(s.ip_checksum_ok);
+  EXPECT_TRUE(s.l4_checksum_ok);
+}
+
+TEST_F(ServiceDatapathTest, UdpIsTranslatedBothWays) {
+  service_with_backends(IPPROTO_UDP, 1);
+  RunResult out = run_from_pod(client_.send_to(VIP).udp(5353, VIP_PORT).payload("q").build(), LOOPBACK_IFINDEX);
+  EXPECT_EQ(out.verdict, uint32_t(TC_ACT_REDIRECT));
+  Seen s = parse(out.output);
+  EXPECT_EQ(s.daddr, BACKEND_IPS[0]);
+  EXPECT_EQ(s.dport, TARGET_PORT);
+  EXPECT_TRUE(s.l4_checksum_ok);
+  RunResult back =
+      run_to_pod(client_.receive_from(BACKEND_IPS[0]).udp(TARGET_PORT, 5353).payload("a").build(), LOOPBACK_IFINDEX);
+  Seen b = parse(back.output);
+  EXPECT_EQ(b.saddr, VIP);
+  EXPECT_EQ(b.sport, VIP_PORT);
+  EXPECT_TRUE(b.l4_checksum_ok);
+}
+
+TEST_F(ServiceDatapathTest, EveryPacketOfAConnectionGoesToTheSameBackend) {
+  service_with_backends(IPPROTO_TCP, 3);
+  std::string first = parse(run_from_pod(syn_to_vip(41000), LOOPBACK_IFINDEX).output).daddr;
+  for (int i = 0; i < 5; i++) {
+    auto ack = client_.send_to(VIP).tcp(41000, VIP_PORT, ACK).payload("x").build();
+    EXPECT_EQ(parse(run_from_pod(ack, LOOPBACK_IFINDEX).output).daddr, first);
+  }
+}
+
+// 300 connections over 3 backends: each gets a fair share. Bound: at least
+// 20% each (a fair share is 33%; the 5-tuple hash is not perfectly uniform).
+TEST_F(ServiceDatapathTest, ConnectionsSpreadOverAllBackends) {
+  service_with_backends(IPPROTO_TCP, 3);
+  std::map<std::string, int> per_backend;
+  const int connections = 300;
+  for (int i = 0; i < connections; i++)
+    per_backend[parse(run_from_pod(syn_to_vip(uint16_t(42000 + i)), LOOPBACK_IFINDEX).output).daddr]++;
+  ASSERT_EQ(per_backend.size(), 3u);
+  for (const auto& [backend, n] : per_backend) {
+    RecordProperty("connections_" + backend, n);
+    EXPECT_GE(n, connections / 5) << backend;
+  }
+}
+
+TEST_F(ServiceDatapathTest, RemovedBackendGetsNoNewConnection) {
+  service_with_backends(IPPROTO_TCP, 3);
+  service_with_backends(IPPROTO_TCP, 2);  // BACKEND_IPS[2] removed
+  for (int i = 0; i < 100; i++)
+    EXPECT_NE(parse(run_from_pod(syn_to_vip(uint16_t(43000 + i)), LOOPBACK_IFINDEX).output).daddr, BACKEND_IPS[2]);
+}
+
+// No backend: the SYN is counted and reported as a drop, and the client gets
+// a RST from the VIP at once instead of waiting for a timeout.
+TEST_F(ServiceDatapathTest, SynToAServiceWithoutBackendGetsARstFromTheVip) {
+  service_with_backends(IPPROTO_TCP, 0);
+  drain_events();
+  RunResult r = run_from_pod(syn_to_vip(44000), LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT));
+  EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_SERVICE_BACKEND_NOT_FOUND, METRIC_EGRESS).packets, 1u);
+  auto events = drain_events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, EVENT_DROP);
+  EXPECT_EQ(events.back().reason, DROP_SERVICE_BACKEND_NOT_FOUND);
+
+  ASSERT_EQ(r.output.size(), 54u);  // Ethernet, IPv4, TCP: no options, no data
+  Seen s = parse(r.output);
+  EXPECT_EQ(s.saddr, VIP);
+  EXPECT_EQ(s.sport, VIP_PORT);
+  EXPECT_EQ(s.daddr, CLIENT_IP);
+  EXPECT_EQ(s.dport, 44000);
+  EXPECT_TRUE(s.ip_checksum_ok);
+  EXPECT_TRUE(s.l4_checksum_ok);
+  EXPECT_EQ(r.output[14 + 20 + 13], RST | ACK);
+  EXPECT_TRUE(std::equal(client_.pod_mac.begin(), client_.pod_mac.end(), r.output.begin())) << "sent back to the pod";
+  // ack = the SYN's sequence number (the builder's) + 1 for the SYN + 5 bytes of data.
+  auto seq = [](const std::vector<uint8_t>& f, size_t at) {
+    return uint32_t(f[at]) << 24 | uint32_t(f[at + 1]) << 16 | uint32_t(f[at + 2]) << 8 | f[at + 3];
+  };
+  EXPECT_EQ(seq(r.output, 14 + 20 + 8), seq(syn_to_vip(44000), 14 + 20 + 4) + 1 + 5);
+}
+
+TEST_F(ServiceDatapathTest, UdpToAServiceWithoutBackendIsDroppedWithAReason) {
+  service_with_backends(IPPROTO_UDP, 0);
+  RunResult r = run_from_pod(client_.send_to(VIP).udp(5353, VIP_PORT).payload("q").build(), LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_SHOT));
+  EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_SERVICE_BACKEND_NOT_FOUND, METRIC_EGRESS).packets, 1u);
+}
+
+TEST_F(ServiceDatapathTest, OtherPortsOfTheVipAreNotAService) {
+  service_with_backends(IPPROTO_TCP, 1);
+  auto other = client_.send_to(VIP).tcp(45000, 81, SYN).build();
+  EXPECT_EQ(run_from_pod(other, LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_SHOT));
+  EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_NO_ROUTE_OUTSIDE, METRIC_EGRESS).packets, 1u);
+}
+
+// --lb-algorithm random: a random Maglev slot per new connection, still one
+// backend for the whole connection.
+class RandomServiceDatapathTest : public ServiceDatapathTest {
+ protected:
+  datapath::DatapathConfig datapath_config() const override {
+    return {.pin = false, .maglev_size = 251, .lb_random = true};
+  }
+};
+
+TEST_F(RandomServiceDatapathTest, SpreadsNewConnectionsAndKeepsEachOnOneBackend) {
+  service_with_backends(IPPROTO_TCP, 3);
+  std::map<std::string, int> per_backend;
+  for (int i = 0; i < 150; i++) {
+    std::string first = parse(run_from_pod(syn_to_vip(uint16_t(46000 + i)), LOOPBACK_IFINDEX).output).daddr;
+    auto ack = client_.send_to(VIP).tcp(uint16_t(46000 + i), VIP_PORT, ACK).build();
+    EXPECT_EQ(parse(run_from_pod(ack, LOOPBACK_IFINDEX).output).daddr, first);
+    per_backend[first]++;
+  }
+  EXPECT_EQ(per_backend.size(), 3u);
+  for (const auto& [backend, n] : per_backend) EXPECT_GE(n, 20) << backend;
+}
+
+// sessionAffinity: ClientIP on the per-packet path: every connection of a
+// client goes to the backend its first one got.
+TEST_F(ServiceDatapathTest, ClientIpAffinityPinsTheClientsConnections) {
+  service::Frontend f;
+  f.service = "default/sticky";
+  f.vip = ip(VIP);
+  f.port = VIP_PORT;
+  f.proto = IPPROTO_TCP;
+  f.client_ip_affinity = true;
+  f.affinity_timeout_s = 600;
+  for (size_t i = 0; i < 3; i++)
+    f.backends.push_back({"default/web-" + std::to_string(i), ip(BACKEND_IPS[i]), TARGET_PORT});
+  maps_->sync({f}, {});
+  std::set<std::string> chosen;
+  for (int i = 0; i < 30; i++) chosen.insert(parse(run_from_pod(syn_to_vip(uint16_t(47000 + i)), LOOPBACK_IFINDEX).output).daddr);
+  EXPECT_EQ(chosen.size(), 1u);
+}
+
+}  // namespace
+}  // namespace pilus::test
