@@ -11,7 +11,8 @@
  *       from a backend to a translated client gets the VIP back as source.
  *   return lb_refuse(skb, ctx, reason) for a failed lb_dnat_to_backend: counted
  *       and reported as a drop; a TCP SYN to a service without backend also
- *       gets a RST back at once, so the client is refused, not left waiting.
+ *       gets a RST back at once, and a UDP datagram an ICMP port unreachable,
+ *       so the client is refused, not left waiting.
  *
  * lb_nat holds two entries per connection:
  *   (client, VIP)     -> backend  (forward)
@@ -133,8 +134,12 @@ static __always_inline int lb_refuse(struct __sk_buff *skb, struct pkt_ctx *ctx,
 {
 	int verdict = drop_packet(skb, ctx, reason);
 
-	if (reason == DROP_SERVICE_BACKEND_NOT_FOUND && ctx->pkt.proto == IPPROTO_TCP &&
-	    (ctx->pkt.tcp_flags & (TCP_BIT_SYN | TCP_BIT_ACK)) == TCP_BIT_SYN && tcp_reset_reply(skb) == 0)
+	if (reason != DROP_SERVICE_BACKEND_NOT_FOUND)
+		return verdict;
+	if (ctx->pkt.proto == IPPROTO_TCP && (ctx->pkt.tcp_flags & (TCP_BIT_SYN | TCP_BIT_ACK)) == TCP_BIT_SYN &&
+	    tcp_reset_reply(skb) == 0)
+		return bpf_redirect(skb->ifindex, 0);
+	if (ctx->pkt.proto == IPPROTO_UDP && icmp_port_unreachable_reply(skb) == 0)
 		return bpf_redirect(skb->ifindex, 0);
 	return verdict;
 }

@@ -1,13 +1,16 @@
 /* Refusing a connection at once instead of letting it time out: a TCP SYN
  * that cannot be served is turned, in place, into the RST+ACK the server
- * would have sent, and bounced back to the pod.
+ * would have sent, a UDP datagram into the ICMP port unreachable a host
+ * would send, and either is bounced back to the pod.
  *
  * API:
  *   tcp_reset_reply(skb) -> 0 when the frame is now a RST to send back out
  *                           of the veth it came in on, -1 when it cannot be
- *                           (IP options, short frame): drop it then. */
+ *                           (IP options, short frame): drop it then.
+ *   icmp_port_unreachable_reply(skb) -> the same, for a UDP datagram. */
 #pragma once
 
+#include <stddef.h>
 #include <linux/tcp.h>
 
 #include "lib/common.h"
@@ -63,6 +66,54 @@ static __always_inline int tcp_reset_reply(struct __sk_buff *skb)
 	__s64 sum = bpf_csum_diff(0, 0, (__be32 *)&pseudo, sizeof(pseudo), 0);
 	sum = bpf_csum_diff(0, 0, (__be32 *)&h.tcp, sizeof(h.tcp), (__u32)sum);
 	h.tcp.check = csum_fold32(sum);
+
+	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(h), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, eth.h_source, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, eth.h_dest, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0) < 0)
+		return -1;
+	return 0;
+}
+
+/* RFC 792's destination unreachable header (linux/icmp.h drags in libc headers). */
+#define ICMP_TYPE_DEST_UNREACH 3
+#define ICMP_CODE_PORT_UNREACH 3
+struct icmp_unreach_hdr {
+	__u8 type;
+	__u8 code;
+	__u16 checksum;
+	__u32 unused;
+};
+
+struct icmp_unreachable_headers {
+	struct iphdr ip;
+	struct icmp_unreach_hdr icmp;
+	struct iphdr quoted_ip;   /* the datagram's own header ... */
+	__u8 quoted_l4[8];        /* ... and its first 8 bytes: the UDP header */
+};
+
+static __always_inline int icmp_port_unreachable_reply(struct __sk_buff *skb)
+{
+	struct ethhdr eth;
+	struct icmp_unreachable_headers h = {};
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN, &h.quoted_ip, sizeof(h.quoted_ip)) < 0 || h.quoted_ip.ihl != 5 ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + sizeof(h.quoted_ip), h.quoted_l4, sizeof(h.quoted_l4)) < 0)
+		return -1;
+	h.ip.version = 4;
+	h.ip.ihl = 5;
+	h.ip.ttl = 64;
+	h.ip.protocol = IPPROTO_ICMP;
+	h.ip.tot_len = bpf_htons(sizeof(h));
+	h.ip.saddr = h.quoted_ip.daddr;
+	h.ip.daddr = h.quoted_ip.saddr;
+	h.ip.check = csum_fold32(bpf_csum_diff(0, 0, (__be32 *)&h.ip, sizeof(h.ip), 0));
+	h.icmp.type = ICMP_TYPE_DEST_UNREACH;
+	h.icmp.code = ICMP_CODE_PORT_UNREACH;
+	/* The ICMP checksum covers its header and the quoted bytes, no pseudo-header. */
+	h.icmp.checksum = csum_fold32(bpf_csum_diff(0, 0, (__be32 *)&h.icmp,
+						    sizeof(h) - offsetof(struct icmp_unreachable_headers, icmp), 0));
 
 	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(h), 0) < 0 ||
 	    bpf_skb_store_bytes(skb, 0, eth.h_source, ETH_ALEN, 0) < 0 ||

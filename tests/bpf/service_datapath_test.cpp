@@ -205,11 +205,33 @@ TEST_F(ServiceDatapathTest, SynToAServiceWithoutBackendGetsARstFromTheVip) {
   EXPECT_EQ(seq(r.output, 14 + 20 + 8), seq(syn_to_vip(44000), 14 + 20 + 4) + 1 + 5);
 }
 
-TEST_F(ServiceDatapathTest, UdpToAServiceWithoutBackendIsDroppedWithAReason) {
+// No backend for UDP: counted and reported as a drop, and answered with the ICMP port unreachable
+// a host without the port would send, from the VIP, quoting the datagram's headers.
+TEST_F(ServiceDatapathTest, UdpToAServiceWithoutBackendGetsIcmpPortUnreachableFromTheVip) {
   service_with_backends(IPPROTO_UDP, 0);
-  RunResult r = run_from_pod(client_.send_to(VIP).udp(5353, VIP_PORT).payload("q").build(), LOOPBACK_IFINDEX);
-  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_SHOT));
+  const std::vector<uint8_t> datagram = client_.send_to(VIP).udp(5353, VIP_PORT).payload("q").build();
+  RunResult r = run_from_pod(datagram, LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_REDIRECT));
   EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_SERVICE_BACKEND_NOT_FOUND, METRIC_EGRESS).packets, 1u);
+
+  ASSERT_EQ(r.output.size(), 14u + 20 + 8 + 20 + 8);  // Ethernet, IPv4, ICMP, quoted IPv4 + UDP headers
+  EXPECT_TRUE(std::equal(client_.pod_mac.begin(), client_.pod_mac.end(), r.output.begin())) << "sent back to the pod";
+  auto sum16 = [&](size_t from, size_t to) {
+    uint32_t sum = 0;
+    for (size_t i = from; i + 1 < to; i += 2) sum += uint32_t(r.output[i]) << 8 | r.output[i + 1];
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return sum;
+  };
+  EXPECT_EQ(sum16(14, 34), 0xffffu) << "IPv4 header checksum";
+  EXPECT_EQ(r.output[14 + 9], IPPROTO_ICMP);
+  Seen s = parse(r.output);
+  EXPECT_EQ(s.saddr, VIP);
+  EXPECT_EQ(s.daddr, CLIENT_IP);
+  EXPECT_EQ(r.output[34], 3) << "destination unreachable";
+  EXPECT_EQ(r.output[35], 3) << "port unreachable";
+  EXPECT_EQ(sum16(34, r.output.size()), 0xffffu) << "ICMP checksum";
+  EXPECT_TRUE(std::equal(datagram.begin() + 14, datagram.begin() + 14 + 28, r.output.begin() + 42))
+      << "quotes the datagram's IPv4 header and first 8 bytes";
 }
 
 TEST_F(ServiceDatapathTest, OtherPortsOfTheVipAreNotAService) {

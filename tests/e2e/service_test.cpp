@@ -192,6 +192,17 @@ TEST_F(ServiceTest, ServiceWithoutBackendsIsRefusedAtOnceAndCounted) {
   EXPECT_NE(tc.first_error.find("Connection refused"), std::string::npos) << tc.raw;
   EXPECT_LT(tc.elapsed_ms, 500) << "refused at once, not after a timeout: " << tc.raw;
   EXPECT_GE(datapath_packets("client", "SERVICE_BACKEND_NOT_FOUND", "egress"), 5u);
+
+  // UDP on the per-packet path: an ICMP port unreachable from the VIP, which a connected socket
+  // reports at once as a refusal.
+  agent().apply(service_yaml("empty-udp", "nobody", 8001, kUdpPort, "UDP"));
+  auto start = std::chrono::steady_clock::now();
+  CommandResult udp = run_command({"ip", "netns", "exec", pod("client").netns, netprobe_bin(), "connect", "udp",
+                                   vip("empty-udp"), "8001", "--timeout-ms", "2000"});
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(udp.ok()) << udp.describe();
+  EXPECT_NE(udp.out.find("Connection refused"), std::string::npos) << udp.describe();
+  EXPECT_LT(elapsed, 1s) << "refused at once, not after the 2 s timeout";
 }
 
 TEST_F(ServiceTest, ListsServicesAndTheLoadBalancerState) {
