@@ -140,6 +140,7 @@ class Agent {
     manifest::Document doc;
     manifest::Pod pod;
     endpoint::Endpoint ep;
+    bool leaving = false;  // being deleted: no longer a service backend
   };
   std::map<std::string, PodState> pods_;  // key: namespace/name
   struct PolicyState {

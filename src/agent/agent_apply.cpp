@@ -245,6 +245,17 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     results.push_back(result("Pod", st.ep.ns, st.ep.name, "deleted"));
     pods_.erase(key);
   };
+  // Pods leave their services before their network goes, so no new connection is sent to a
+  // backend in the middle of being deleted.
+  bool leaving = false;
+  for (auto& [key, st] : pods_) {
+    for (const auto& [doc, obj] : objects) {
+      const auto* pod = std::get_if<manifest::Pod>(&obj);
+      const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
+      if ((pod && pod->ns + "/" + pod->name == key) || (ns && ns->name == st.ep.ns)) st.leaving = leaving = true;
+    }
+  }
+  if (leaving) sync_services();
   // Pods first, then namespaces (which take their remaining pods with them).
   for (const auto& [doc, obj] : objects) {
     const auto* pod = std::get_if<manifest::Pod>(&obj);

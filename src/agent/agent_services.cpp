@@ -133,7 +133,7 @@ void Agent::sync_services() {
     service::PodCandidate c{st.pod.ns, st.pod.name, st.pod.labels, st.ep.ip, {}, false};
     for (const auto& container : st.pod.containers)
       c.ports.insert(c.ports.end(), container.ports.begin(), container.ports.end());
-    c.ready = st.ep.ifindex != 0 && st.ep.phase() == "Running";
+    c.ready = st.ep.ifindex != 0 && st.ep.phase() == "Running" && !st.leaving;
     pods.push_back(std::move(c));
     live_ips.insert(st.ep.ip.network_order());
   }
