@@ -14,6 +14,7 @@
 #include "lib/metrics.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
+#include "lib/proxy.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -73,8 +74,12 @@ int from_pod(struct __sk_buff *skb)
 	if (ret)
 		return ret;
 
+	/* L7 policy: DNAT to the agent's proxy, which the host stack delivers. */
+	ret = proxy_redirect(skb, &ctx, src, dst);
+	if (ret < 0)
+		return drop_packet(skb, &ctx, -ret);
 	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
-	if (dst)
+	if (dst && !ret)
 		return redirect_to_endpoint(skb, dst);
 	return TC_ACT_OK;
 }
@@ -88,6 +93,9 @@ int to_pod(struct __sk_buff *skb)
 	if (ret == PARSE_PASS)
 		return TC_ACT_OK;
 	if (ret < 0)
+		return drop_packet(skb, &ctx, -ret);
+	/* Replies of the L7 proxy come back from the original server's address. */
+	if ((ret = proxy_reverse_nat(skb, &ctx.pkt)) < 0)
 		return drop_packet(skb, &ctx, -ret);
 
 	struct endpoint_info *dst = endpoint_lookup(ctx.pkt.daddr);

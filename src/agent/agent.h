@@ -29,6 +29,8 @@
 #include "observe/flow_ring.h"
 #include "policy/policy_resolver.h"
 #include "policy/policy_rule.h"
+#include "proxy/http_metrics.h"
+#include "proxy/http_proxy.h"
 #include "store/file_store.h"
 
 namespace pilus::agent {
@@ -94,6 +96,11 @@ class Agent {
   uint16_t initial_policy_flags(const manifest::Pod& pod) const;
   policy::ResolverInput policy_input() const;
 
+  // L7 proxy (agent_proxy.cpp).
+  void start_proxy();
+  void update_proxy_policy();  // caller holds mutex_
+  nlohmann::json proxy_status() const;
+
   void maintenance_loop();
   void reap_pod_processes();
 
@@ -128,6 +135,9 @@ class Agent {
   std::unique_ptr<observe::FlowDecoder> flow_decoder_;
   std::unique_ptr<observe::FlowRing> flow_ring_;
   std::unique_ptr<observe::EventReader> event_reader_;
+
+  std::unique_ptr<proxy::HttpProxy> proxy_;
+  proxy::HttpMetrics http_metrics_;
 
   std::atomic<size_t> ct_gc_deleted_{0};
   std::atomic<uint64_t> ct_gc_runs_{0};

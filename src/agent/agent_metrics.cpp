@@ -105,6 +105,7 @@ std::string Agent::metrics_text() const {
   t.sample("hubble_lost_events_total", {{"source", "ring_buffer"}}, double(lost_events()));
   t.family("pilus_conntrack_gc_deleted_total", "counter", "Expired conntrack entries deleted by the agent's GC.");
   t.sample("pilus_conntrack_gc_deleted_total", double(ct_gc_deleted_.load()));
+  if (proxy_) http_metrics_.render(t, proxy_->stats());
   process_metrics(t);
   return t.text();
 }

@@ -66,6 +66,7 @@ policy::ResolverInput Agent::policy_input() const {
     if (info.id < IDENTITY_FIRST_LOCAL) in.identities.push_back({info.id, info.labels});
   in.host_ips = host_ips_;
   in.cidr_identities = cidr_identities_;
+  in.proxy_port = proxy_ ? proxy_->port() : 0;
   return in;
 }
 
@@ -103,6 +104,7 @@ void Agent::regenerate_policy() {
   }
   resolved_ = std::move(next);
   rules_ = std::move(input.rules);
+  update_proxy_policy();
   for (auto& [key, st] : pods_) write_endpoint_maps(st.ep);
   // Stale entries go last, and by what the map holds, so leftovers of an
   // earlier agent are found too.

@@ -24,6 +24,11 @@ static_assert(sizeof(ct_entry) == 56);
 static_assert(sizeof(metrics_key) == 4);
 static_assert(sizeof(policy_key) == 16);
 static_assert(sizeof(policy_entry) == 8);
+static_assert(sizeof(proxy_config) == 8);
+static_assert(sizeof(proxy_flow_key) == 16);
+static_assert(sizeof(proxy_flow) == 8);
+static_assert(sizeof(proxy_origin_key) == 8);
+static_assert(sizeof(proxy_origin) == 20);
 
 void ensure_bpffs() {
   struct statfs st {};
@@ -105,6 +110,9 @@ ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.connt
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
 PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
 IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
+ProxyConfigMap Datapath::proxy_config() const { return {bpf_map__fd(skel_->maps.proxy_config), "proxy_config"}; }
+ProxyFlowsMap Datapath::proxy_flows() const { return {bpf_map__fd(skel_->maps.proxy_flows), "proxy_flows"}; }
+ProxyOriginMap Datapath::proxy_origin() const { return {bpf_map__fd(skel_->maps.proxy_origin), "proxy_origin"}; }
 size_t Datapath::policy_max_entries() const { return bpf_map__max_entries(skel_->maps.policy); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::events_lost_fd() const { return bpf_map__fd(skel_->maps.events_lost); }
@@ -137,6 +145,7 @@ std::vector<MapPressure> Datapath::map_pressure() const {
   add(skel_->maps.metrics, metrics().keys().size());
   add(skel_->maps.policy, policy().count());
   add(skel_->maps.policy_cidrs, policy_cidrs().count());
+  add(skel_->maps.proxy_origin, proxy_origin().count());
   return out;
 }
 

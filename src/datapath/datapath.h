@@ -13,6 +13,7 @@
 #include "abi/ipcache.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
+#include "abi/proxy.h"
 #include "datapath/bpf_map.h"
 
 struct pod_bpf;
@@ -38,6 +39,9 @@ using EndpointsMap = BpfMap<endpoint_key, endpoint_info>;
 using ConntrackMap = BpfMap<ct_key, ct_entry>;
 using MetricsMap = PerCpuBpfMap<metrics_key, metrics_value>;
 using PolicyMap = BpfMap<policy_key, policy_entry>;
+using ProxyConfigMap = BpfMap<uint32_t, proxy_config>;
+using ProxyFlowsMap = BpfMap<proxy_flow_key, proxy_flow>;
+using ProxyOriginMap = BpfMap<proxy_origin_key, proxy_origin>;
 
 class Datapath {
  public:
@@ -56,6 +60,9 @@ class Datapath {
   PolicyMap policy() const;
   IpcacheMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
   size_t policy_max_entries() const;
+  ProxyConfigMap proxy_config() const;  // the L7 proxy's address (lib/proxy.h)
+  ProxyFlowsMap proxy_flows() const;
+  ProxyOriginMap proxy_origin() const;
   int events_fd() const;
   int events_lost_fd() const;
 
