@@ -164,11 +164,10 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     if (ec) {
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
       if (ec == beast::error::timeout) {
-        timeouts++;
-        // Idle keep-alive connections just close; a half-sent request learns why.
-        if (parser.got_some() || client_buf.size() > 0)
-          co_await send(simple_response(11, http::status::request_timeout, "Request timeout\n", false));
-        break;
+        // Beast closes the socket when a deadline passes: a slow client (or an idle
+        // kept-alive one) is simply disconnected, as nginx does, and counted.
+        if (parser.got_some() || client_buf.size() > 0) timeouts++;
+        co_return;
       }
       parse_errors++;
       if (ec == http::error::header_limit)
