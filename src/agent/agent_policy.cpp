@@ -167,7 +167,7 @@ nlohmann::json Agent::bpf_policy(const std::string& pod) const {
                      {"identity", k.identity},
                      {"labels", k.identity == 0 ? "(any)" : labels_text(identities_->labels_of(k.identity))},
                      {"port", port_text(k)},
-                     {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : "allow"},
+                     {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : v.proxy_port ? "redirect" : "allow"},
                      {"proxyPort", ntohs(v.proxy_port)},
                      {"rule", who}});
   });

@@ -63,7 +63,8 @@ nlohmann::json Agent::proxy_status() const {
           {"denied", s.denied},
           {"parseErrors", s.parse_errors},
           {"timeouts", s.timeouts},
-          {"upstreamErrors", s.upstream_errors}};
+          {"upstreamErrors", s.upstream_errors},
+          {"clientAborts", s.client_aborts}};
 }
 
 }  // namespace pilus::agent

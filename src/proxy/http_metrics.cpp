@@ -68,6 +68,7 @@ void HttpMetrics::render(metrics::PrometheusText& t, const ProxyStats& s) const 
   t.sample("pilus_proxy_errors_total", {{"reason", "upstream"}}, double(s.upstream_errors));
   t.sample("pilus_proxy_errors_total", {{"reason", "unknown_origin"}}, double(s.unknown_origin));
   t.sample("pilus_proxy_errors_total", {{"reason", "too_many_connections"}}, double(s.rejected_connections));
+  t.sample("pilus_proxy_errors_total", {{"reason", "client_abort"}}, double(s.client_aborts));
 }
 
 }  // namespace pilus::proxy

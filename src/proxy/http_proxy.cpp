@@ -36,7 +36,7 @@ struct HttpProxy::Impl {
   std::shared_ptr<const L7Policy> policy = std::make_shared<L7Policy>();
 
   std::atomic<uint64_t> connections{0}, active{0}, unknown_origin{0}, requests{0}, forwarded{0}, denied{0},
-      parse_errors{0}, timeouts{0}, upstream_errors{0}, rejected{0};
+      parse_errors{0}, timeouts{0}, upstream_errors{0}, rejected{0}, aborted{0};
 
   std::shared_ptr<const L7Policy> current_policy() const {
     std::lock_guard<std::mutex> l(policy_mu);
@@ -166,8 +166,12 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
       if (ec == beast::error::timeout) {
         // Beast closes the socket when a deadline passes: a slow client (or an idle
         // kept-alive one) is simply disconnected, as nginx does, and counted.
-        if (parser.got_some() || client_buf.size() > 0) timeouts++;
+        if (first || parser.got_some() || client_buf.size() > 0) timeouts++;
         co_return;
+      }
+      if (ec == http::error::partial_message) {
+        aborted++;  // the client went away in the middle of its request
+        break;
       }
       parse_errors++;
       if (ec == http::error::header_limit)
@@ -354,7 +358,7 @@ ProxyStats HttpProxy::stats() const {
   const Impl& i = *impl_;
   return {i.connections.load(), i.active.load(),   i.unknown_origin.load(), i.requests.load(),
           i.forwarded.load(),   i.denied.load(),   i.parse_errors.load(),   i.timeouts.load(),
-          i.upstream_errors.load(), i.rejected.load()};
+          i.upstream_errors.load(), i.rejected.load(), i.aborted.load()};
 }
 
 }  // namespace pilus::proxy

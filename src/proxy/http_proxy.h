@@ -61,6 +61,7 @@ struct ProxyStats {
   uint64_t timeouts = 0;           // slow clients cut off
   uint64_t upstream_errors = 0;    // connect failures, dead or broken servers
   uint64_t rejected_connections = 0;  // over max_connections
+  uint64_t client_aborts = 0;         // clients that closed in the middle of a request
 };
 
 class HttpProxy {
