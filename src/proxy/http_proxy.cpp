@@ -76,6 +76,12 @@ bool has_body(const Request& req) {
   return req.chunked() || (req.has_content_length() && req[http::field::content_length] != "0");
 }
 
+// Beast closes the socket when a deadline passes; with coroutines the pending read may
+// report the cancellation instead of beast's timeout code.
+bool is_timeout(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == boost::asio::error::operation_aborted;
+}
+
 bool expects_continue(const Request& req) {
   return beast::iequals(req[http::field::expect], "100-continue");
 }
@@ -163,7 +169,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     co_await http::async_read_header(client, client_buf, parser, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
-      if (ec == beast::error::timeout) {
+      if (is_timeout(ec)) {
         // Beast closes the socket when a deadline passes: a slow client (or an idle
         // kept-alive one) is simply disconnected, as nginx does, and counted.
         if (first || parser.got_some() || client_buf.size() > 0) timeouts++;
@@ -174,6 +180,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
         break;
       }
       parse_errors++;
+      spdlog::debug("proxy: unusable request from {}:{}: {}", peer.address().to_string(), peer.port(), ec.message());
       if (ec == http::error::header_limit)
         co_await send(simple_response(11, http::status::request_header_fields_too_large, "Request header too large\n", false));
       else
@@ -236,7 +243,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
       client.expires_after(config.body_timeout);
       co_await http::async_read(client, client_buf, parser, asio::redirect_error(use_awaitable, ec));
       if (ec) {
-        if (ec == beast::error::timeout) timeouts++;
+        if (is_timeout(ec)) timeouts++;
         else if (ec != http::error::end_of_stream && ec != asio::error::eof) parse_errors++;
         if (ec == http::error::body_limit)
           co_await send(simple_response(11, http::status::payload_too_large, "Request body too large\n", false));

@@ -231,7 +231,7 @@ TEST_F(L7Policy, AllowApiOnlyLetsGetApiThroughAndAnswersEverythingElseWith403) {
 
   Reply get = curl("GET", "/api/users");
   EXPECT_EQ(get.status, 200);
-  EXPECT_EQ(get.body, "server GET /api/users 0");
+  EXPECT_EQ(get.body, "server GET /api/users 0\n");
   Reply post = curl("POST", "/api/users");
   EXPECT_EQ(post.status, 403);
   EXPECT_EQ(post.body, "Access denied");
@@ -417,7 +417,7 @@ spec:
                 {{"$NS", ns()}}));
   Reply post = curl("POST", "/api/users");
   EXPECT_EQ(post.status, 200);
-  EXPECT_EQ(post.body, "server POST /api/users 0");
+  EXPECT_EQ(post.body, "server POST /api/users 0\n");
   EXPECT_EQ(status()["proxy"]["redirects"].get<int>(), redirects) << "the new connection went straight to the server";
   EXPECT_EQ(status()["proxy"]["redirectEntries"].get<int>(), 0);
 }
