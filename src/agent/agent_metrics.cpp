@@ -105,7 +105,12 @@ std::string Agent::metrics_text() const {
   t.sample("hubble_lost_events_total", {{"source", "ring_buffer"}}, double(lost_events()));
   t.family("pilus_conntrack_gc_deleted_total", "counter", "Expired conntrack entries deleted by the agent's GC.");
   t.sample("pilus_conntrack_gc_deleted_total", double(ct_gc_deleted_.load()));
-  if (proxy_) http_metrics_.render(t, proxy_->stats());
+  if (proxy_) {
+    http_metrics_.render(t, proxy_->stats());
+    auto l7 = proxy_->policy();
+    t.family("cilium_proxy_redirects", "gauge", "Policy map entries that redirect to the L7 proxy.");
+    t.sample("cilium_proxy_redirects", {{"proxy_type", "http"}}, double(l7 ? l7->redirect_entries() : 0));
+  }
   process_metrics(t);
   return t.text();
 }

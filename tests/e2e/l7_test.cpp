@@ -283,6 +283,7 @@ TEST_F(L7Policy, AllowApiOnlyLetsGetApiThroughAndAnswersEverythingElseWith403) {
   EXPECT_THAT(metrics.out, HasSubstr("cilium_policy_l7_total{rule=\"denied\",proxy_type=\"http\"} 2"));
   EXPECT_THAT(metrics.out, HasSubstr("hubble_http_responses_total{method=\"GET\",status=\"403\",verdict=\"DROPPED\",reporter=\"server\"} 1"));
   EXPECT_THAT(metrics.out, HasSubstr("hubble_http_request_duration_seconds_count{method=\"GET\",reporter=\"server\"}"));
+  EXPECT_THAT(metrics.out, HasSubstr("cilium_proxy_redirects{proxy_type=\"http\"} 1"));
 }
 
 TEST_F(L7Policy, KeepAliveConnectionMixesAllowedAndDeniedRequests) {
