@@ -130,6 +130,8 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     co_return;
   }
   connections++;
+  // Requests and responses go out in one write each: no reason to wait for more.
+  socket.set_option(tcp::no_delay(true), ec);
 
   beast::tcp_stream client(std::move(socket));
   beast::flat_buffer client_buf;
@@ -272,6 +274,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
           co_await upstream->async_connect(
               tcp::endpoint(asio::ip::address_v4(origin->server_ip.value), origin->server_port),
               asio::redirect_error(use_awaitable, bec));
+        if (!bec) upstream->socket().set_option(tcp::no_delay(true), bec);
         if (bec) {
           upstream.reset();
           failure = 503;

@@ -24,6 +24,7 @@ import http.server, sys
 port, name = int(sys.argv[1]), sys.argv[2]
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True  # headers and body are two writes
     def answer(self):
         body = b''
         if self.headers.get('Transfer-Encoding', '').lower() == 'chunked':
