@@ -2,7 +2,9 @@
 // Beast's request parser with the proxy's limits, then the view the L7 rules
 // read and the rule check itself, request after request as on a kept-alive
 // connection. Build: cmake -DPILUS_FUZZ=ON, then `cmake --build build --target
-// http_request_fuzzer`; run: build/http_request_fuzzer -max_total_time=60.
+// http_request_fuzzer`; run: build/fuzz/http_request_fuzzer -max_total_time=60 tests/fuzz/corpus
+// (seeds there: a kept-alive chunked exchange, and the split chunk header that trips
+// Boost 1.74's over-strict assertion, hence -DNDEBUG in CMakeLists.txt).
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
