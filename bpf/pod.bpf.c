@@ -15,6 +15,7 @@
 #include "lib/metrics.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
+#include "lib/proxy.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -89,7 +90,11 @@ int from_pod(struct __sk_buff *skb)
 	if (ret)
 		return ret;
 
-	if (dst) {
+	/* L7 policy: DNAT to the agent's proxy, which the host stack delivers. */
+	ret = proxy_redirect(skb, &ctx, src, dst);
+	if (ret < 0)
+		return drop_packet(skb, &ctx, -ret);
+	if (dst && !ret) {
 		ret = redirect_to_endpoint(skb, &ctx.pkt, dst);
 		if (ret < 0)
 			return drop_packet(skb, &ctx, -ret);
@@ -109,6 +114,9 @@ int to_pod(struct __sk_buff *skb)
 	if (ret == PARSE_PASS)
 		return TC_ACT_OK;
 	if (ret < 0)
+		return drop_packet(skb, &ctx, -ret);
+	/* Replies of the L7 proxy come back from the original server's address. */
+	if ((ret = proxy_reverse_nat(skb, &ctx.pkt)) < 0)
 		return drop_packet(skb, &ctx, -ret);
 
 	struct endpoint_info *dst = endpoint_lookup(ctx.pkt.daddr);

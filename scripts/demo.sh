@@ -76,6 +76,17 @@ before = {key(e) for e in json.loads(os.environ["CT_BEFORE"])["items"]}
 seen = collections.Counter(e["destination"] for e in json.load(sys.stdin)["items"]
                            if e["scope"] == "egress" and key(e) not in before)
 for dest, n in sorted(seen.items()): print(f"  backend {dest}: {n} new connections")'
+say "L7: the seed's allow-api-only policy instead (examples/policies/allow-api-only.yaml): only GET /api/.* from the frontend"
+run "$PILUS" delete -f "$(dirname "$0")/../examples/policies/allow-http.yaml"
+run "$PILUS" apply -f "$(dirname "$0")/../examples/policies/allow-api-only.yaml"
+say "GET /api/users: allowed by the L7 proxy and forwarded (python's http.server answers 404: it has no such file)"
+run in_pod frontend curl -s -o /dev/null -w "HTTP %{http_code}\n" "http://$BACKEND/api/users"
+say "POST /api/users and GET /admin: denied by the proxy with 403"
+run in_pod frontend curl -s -X POST -w " (HTTP %{http_code})\n" "http://$BACKEND/api/users"
+run in_pod frontend curl -s -w " (HTTP %{http_code})\n" "http://$BACKEND/admin"
+say "The L7 flows of these requests"
+run "$PILUS" observe --protocol http
+run "$PILUS" observe --protocol http --http-status 403 -o json --last 1
 
 say "Flows of the demo traffic (pilus observe), dropped ones with their reason"
 run "$PILUS" observe --last 30

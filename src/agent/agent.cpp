@@ -84,6 +84,7 @@ Agent::Agent(AgentConfig config)
   }
   flow_decoder_ = std::make_unique<observe::FlowDecoder>(endpoint_index_, config_.node_name);
   flow_ring_ = std::make_unique<observe::FlowRing>(config_.flow_buffer);
+  start_proxy();  // before restore(): policy entries name the proxy's port
   restore();
   // After restore: the index knows every endpoint before the first event is decoded.
   event_reader_ = std::make_unique<observe::EventReader>(datapath_->events_fd(), datapath_->events_lost_fd(),
@@ -102,6 +103,7 @@ Agent::~Agent() {
   }
   stop_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
+  proxy_.reset();
   flow_ring_->close();
   if (event_reader_) event_reader_->stop();
   // Programs stay attached and maps stay pinned: traffic keeps flowing.

@@ -34,6 +34,8 @@
 #include "policy/policy_resolver.h"
 #include "policy/policy_rule.h"
 #include "service/service_maps.h"
+#include "proxy/http_metrics.h"
+#include "proxy/http_proxy.h"
 #include "store/file_store.h"
 
 namespace pilus::agent {
@@ -120,6 +122,10 @@ class Agent {
   void delete_service(const std::string& key, nlohmann::json& results);
   void sync_services();
   std::string service_metrics_text() const;
+  // L7 proxy (agent_proxy.cpp).
+  void start_proxy();
+  void update_proxy_policy();  // caller holds mutex_
+  nlohmann::json proxy_status() const;
 
   void maintenance_loop();
   void reap_pod_processes();
@@ -167,6 +173,9 @@ class Agent {
   std::unique_ptr<observe::FlowRing> flow_ring_;
   observe::FlowMetrics flow_metrics_;
   std::unique_ptr<observe::EventReader> event_reader_;
+
+  std::unique_ptr<proxy::HttpProxy> proxy_;
+  proxy::HttpMetrics http_metrics_;
 
   std::atomic<size_t> ct_gc_deleted_{0};
   std::string policy_map_refusal_;  // the last apply refused because the policy map was too small

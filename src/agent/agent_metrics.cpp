@@ -109,6 +109,12 @@ std::string Agent::metrics_text() const {
   flow_metrics_.render(t);
   t.family("pilus_conntrack_gc_deleted_total", "counter", "Expired conntrack entries deleted by the agent's GC.");
   t.sample("pilus_conntrack_gc_deleted_total", double(ct_gc_deleted_.load()));
+  if (proxy_) {
+    http_metrics_.render(t, proxy_->stats());
+    auto l7 = proxy_->policy();
+    t.family("cilium_proxy_redirects", "gauge", "Policy map entries that redirect to the L7 proxy.");
+    t.sample("cilium_proxy_redirects", {{"proxy_type", "http"}}, double(l7 ? l7->redirect_entries() : 0));
+  }
   process_metrics(t);
   Lock lock(mutex_);
   return t.text() + service_metrics_text();

@@ -67,6 +67,7 @@ policy::ResolverInput Agent::policy_input() const {
     if (info.id < IDENTITY_FIRST_LOCAL) in.identities.push_back({info.id, info.labels});
   in.host_ips = host_ips_;
   in.cidr_identities = cidr_identities_;
+  in.proxy_port = proxy_ ? proxy_->port() : 0;
   return in;
 }
 
@@ -120,6 +121,7 @@ void Agent::regenerate_policy() {
   }
   resolved_ = std::move(next);
   rules_ = std::move(input.rules);
+  update_proxy_policy();
   for (auto& [key, st] : pods_) write_endpoint_maps(st.ep);
   // Stale entries go last, and by what the map holds, so leftovers of an
   // earlier agent are found too.
@@ -224,7 +226,7 @@ nlohmann::json Agent::bpf_policy(const std::string& pod) const {
                      {"identity", k.identity},
                      {"labels", k.identity == 0 ? "(any)" : labels_text(identities_->labels_of(k.identity))},
                      {"port", port_text(k)},
-                     {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : "allow"},
+                     {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : v.proxy_port ? "redirect" : "allow"},
                      {"proxyPort", ntohs(v.proxy_port)},
                      {"rule", who}});
   });

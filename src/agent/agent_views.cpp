@@ -130,9 +130,9 @@ nlohmann::json Agent::status() const {
            {{"entries", policy_entries},
             {"maxEntries", datapath_->policy_max_entries()},
             {"lastRefusal", policy_refusal.empty() ? nlohmann::json(nullptr) : nlohmann::json(policy_refusal)}}},
-          {"l7Policy",
-           l7_rules ? fmt::format("not yet enforced: {} rules with HTTP rules are stored and enforced at L4 only", l7_rules)
-                    : std::string("no HTTP rules")},
+          {"l7Policy", l7_rules ? fmt::format("enforced by the L7 proxy: {} rules with HTTP rules", l7_rules)
+                                : std::string("no HTTP rules")},
+          {"proxy", proxy_status()},
           {"ipv6", "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)"},
           {"lostEvents", lost_events()},
           {"conntrackGC", {{"runs", ct_gc_runs_.load()}, {"deleted", ct_gc_deleted_.load()}}},

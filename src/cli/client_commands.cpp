@@ -156,6 +156,17 @@ int status_command(const ClientOptions& o, bool verbose) {
     std::cout << fmt::format("Policy map:   {}/{} entries{}\n", str(pm["entries"]), str(pm["maxEntries"]),
                              pm["lastRefusal"].is_string() ? "; " + pm["lastRefusal"].get<std::string>() : "");
   }
+  if (s.contains("proxy") && s["proxy"].value("state", "") == "running") {
+    const json& p = s["proxy"];
+    std::cout << fmt::format("L7 proxy:     running on {}, {} policy entries redirect, {} connections redirected "
+                             "({} active), {} requests: {} forwarded, {} denied, {} malformed, {} timeouts, "
+                             "{} upstream errors\n",
+                             str(p["address"]), str(p["redirectEntries"]), str(p["redirects"]),
+                             str(p["activeConnections"]), str(p["requests"]), str(p["forwarded"]), str(p["denied"]),
+                             str(p["parseErrors"]), str(p["timeouts"]), str(p["upstreamErrors"]));
+  } else {
+    std::cout << "L7 proxy:     disabled\n";
+  }
   std::cout << fmt::format("IPv6:         {}\n", str(s["ipv6"]));
   std::cout << fmt::format("Conntrack GC: {} runs, {} expired entries deleted\n", str(s["conntrackGC"]["runs"]),
                            str(s["conntrackGC"]["deleted"]));

@@ -30,6 +30,11 @@ static_assert(sizeof(lb_backend) == 8);
 static_assert(sizeof(lb_affinity_key) == 16);
 static_assert(sizeof(lb_nat_key) == 16);
 static_assert(sizeof(lb_nat_value) == 16);
+static_assert(sizeof(proxy_config) == 8);
+static_assert(sizeof(proxy_flow_key) == 16);
+static_assert(sizeof(proxy_flow) == 8);
+static_assert(sizeof(proxy_origin_key) == 8);
+static_assert(sizeof(proxy_origin) == 20);
 
 void ensure_bpffs() {
   struct statfs st {};
@@ -121,6 +126,9 @@ ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.connt
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
 PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
 IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
+ProxyConfigMap Datapath::proxy_config() const { return {bpf_map__fd(skel_->maps.proxy_config), "proxy_config"}; }
+ProxyFlowsMap Datapath::proxy_flows() const { return {bpf_map__fd(skel_->maps.proxy_flows), "proxy_flows"}; }
+ProxyOriginMap Datapath::proxy_origin() const { return {bpf_map__fd(skel_->maps.proxy_origin), "proxy_origin"}; }
 size_t Datapath::policy_max_entries() const { return bpf_map__max_entries(skel_->maps.policy); }
 LbServicesMap Datapath::lb_services() const { return {bpf_map__fd(skel_->maps.lb_services), "lb_services"}; }
 LbBackendsMap Datapath::lb_backends() const { return {bpf_map__fd(skel_->maps.lb_backends), "lb_backends"}; }
@@ -162,6 +170,7 @@ std::vector<MapPressure> Datapath::map_pressure() const {
   add(skel_->maps.lb_services, lb_services().count());
   add(skel_->maps.lb_backends, lb_backends().count());
   add(skel_->maps.lb_nat, lb_nat().count());
+  add(skel_->maps.proxy_origin, proxy_origin().count());
   return out;
 }
 

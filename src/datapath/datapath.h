@@ -15,6 +15,7 @@
 #include "abi/lb.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
+#include "abi/proxy.h"
 #include "datapath/bpf_map.h"
 
 struct pod_bpf;
@@ -50,6 +51,9 @@ using LbBackendsMap = BpfMap<uint32_t, lb_backend>;
 using LbMaglevMap = BpfMap<uint32_t, uint32_t>;
 using LbAffinityMap = BpfMap<lb_affinity_key, lb_affinity_value>;
 using LbNatMap = BpfMap<lb_nat_key, lb_nat_value>;
+using ProxyConfigMap = BpfMap<uint32_t, proxy_config>;
+using ProxyFlowsMap = BpfMap<proxy_flow_key, proxy_flow>;
+using ProxyOriginMap = BpfMap<proxy_origin_key, proxy_origin>;
 
 class Datapath {
  public:
@@ -75,6 +79,9 @@ class Datapath {
   LbAffinityMap lb_affinity() const;
   LbNatMap lb_nat() const;
   uint32_t lb_max_services() const;
+  ProxyConfigMap proxy_config() const;  // the L7 proxy's address (lib/proxy.h)
+  ProxyFlowsMap proxy_flows() const;
+  ProxyOriginMap proxy_origin() const;
   int events_fd() const;
   int events_lost_fd() const;
 

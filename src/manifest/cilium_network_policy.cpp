@@ -1,6 +1,8 @@
 // Validation of CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy manifests.
 #include "manifest/cilium_network_policy.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cctype>
 #include <initializer_list>
@@ -70,9 +72,18 @@ policy::HttpRule read_http(const Value& v) {
   return v.object([&](ObjectReader& r) {
     policy::HttpRule h;
     reject_unsupported(r, {"headerMatches"}, "use headers");
-    if (auto m = r.optional("method")) h.method = m->string();
-    if (auto p = r.optional("path")) h.path = p->string();
-    if (auto host = r.optional("host")) h.host = host->string();
+    // The proxy matches with RE2: an expression it cannot compile is refused here, at apply.
+    auto regex = [](const Value& field) {
+      std::string expr = field.string();
+      re2::RE2::Options options;
+      options.set_log_errors(false);
+      re2::RE2 re(expr, options);
+      if (!re.ok()) field.fail("is not a valid regular expression (RE2): {}", re.error());
+      return expr;
+    };
+    if (auto m = r.optional("method")) h.method = regex(*m);
+    if (auto p = r.optional("path")) h.path = regex(*p);
+    if (auto host = r.optional("host")) h.host = regex(*host);
     if (auto headers = r.optional("headers")) {
       for (const Value& item : headers->list()) {
         std::string header = item.string();

@@ -247,6 +247,16 @@ ResolvedPolicy resolve(const ResolverInput& in) {
     }
   }
   for (auto& [k, e] : out.entries) e.value.match_type = policy_match_type_of(&k);
+  // L7: an allow entry goes through the proxy when every rule behind it has
+  // HTTP rules; one plain L4 allow for the same key lets everything through.
+  if (in.proxy_port != 0) {
+    for (auto& [k, e] : out.entries) {
+      if ((e.value.flags & POLICY_F_DENY) || k.protocol != IPPROTO_TCP || e.rules.empty()) continue;
+      bool all_http = true;
+      for (size_t i : e.rules) all_http = all_http && !in.rules[i].http.empty();
+      if (all_http) e.value.proxy_port = htons(in.proxy_port);
+    }
+  }
   return out;
 }
 
@@ -302,6 +312,26 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
     v.drop_reason = DROP_POLICY_DENIED;
   }
   return v;
+}
+
+std::vector<const ResolvedEntry*> matching_entries(const ResolvedPolicy& resolved, uint16_t endpoint_id,
+                                                   uint8_t direction, uint32_t peer_identity, uint8_t protocol,
+                                                   uint16_t port, uint32_t peer_cidr_identity) {
+  policy_key probe{};
+  probe.prefixlen = POLICY_PREFIX_FULL;
+  probe.endpoint_id = endpoint_id;
+  probe.direction = direction;
+  probe.protocol = protocol;
+  probe.dport = htons(port);
+  std::vector<const ResolvedEntry*> out;
+  auto add = [&](uint32_t identity) {
+    probe.identity = identity;
+    if (const auto* m = longest_match(resolved, probe)) out.push_back(&m->second);
+  };
+  add(peer_identity);
+  if (peer_cidr_identity) add(peer_cidr_identity);
+  if (peer_identity) add(0);
+  return out;
 }
 
 }  // namespace pilus::policy

@@ -40,6 +40,9 @@ struct ResolverInput {
   // Every CIDR named by a rule. A CIDR rule allows these identities only: the
   // datapath finds a peer's CIDR identity by its address, pods included.
   std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities;  // every CIDR named by a rule
+  // The L7 proxy's port (host order): an allow entry made only of rules with
+  // HTTP rules redirects to it. 0: no proxy, HTTP rules are enforced at L4 only.
+  uint16_t proxy_port = 0;
 };
 
 struct PolicyKeyLess {
@@ -78,6 +81,12 @@ struct Verdict {
 // peer's address (0 when none), looked up between the exact and the "any" entry.
 Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
                  uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity = 0);
+
+// The entries the datapath's three lookups find (exact peer, peer CIDR, any peer), each the
+// longest match, without deciding between them: the L7 proxy needs all of their rules.
+std::vector<const ResolvedEntry*> matching_entries(const ResolvedPolicy& resolved, uint16_t endpoint_id,
+                                                   uint8_t direction, uint32_t peer_identity, uint8_t protocol,
+                                                   uint16_t port, uint32_t peer_cidr_identity = 0);
 
 std::string policy_name(const std::string& kind, const std::string& ns, const std::string& name);
 

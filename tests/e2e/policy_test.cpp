@@ -531,32 +531,43 @@ spec:
   verify(m);
 }
 
-// ---------------------------------------------------------------- L7 policies, enforced at L4
+// ---------------------------------------------------------------- L7 policies: their L4 part, and 80/tcp to the proxy
+// (HTTP itself is checked in l7_test.cpp; these servers speak netprobe's echo, not HTTP).
 
-TEST_F(PolicyMatrix, SeedL7PoliciesAreAcceptedAndEnforcedAtL4) {
+TEST_F(PolicyMatrix, SeedL7PoliciesKeepTheirL4PartAndSendPort80ToTheProxy) {
   const std::string backend = unique("backend"), frontend = unique("frontend"), other = unique("other");
   create({server_in("default", backend, {{"app", "backend"}}), server_in("default", frontend, {{"app", "frontend"}}),
           server_in("default", other, {{"app", "other"}})});
   Peer b = at("default", backend), f = at("default", frontend), o = at("default", other);
   EXPECT_THAT(status().value("l7Policy", ""), HasSubstr("no HTTP rules"));
+  auto redirects = [&] { return status()["proxy"]["redirects"].get<int>(); };
+  auto connect_80 = [&](const Peer& from, const Peer& to) {
+    run_at(from, {netprobe_bin(), "connect", "tcp", to.ip, "80", "--message", "x", "--timeout-ms", "500"});
+  };
 
-  // allow-api-only: frontend reaches backend on 80 with any payload (no HTTP filtering yet).
+  // allow-api-only: frontend's 80/tcp to the backend goes to the proxy; the rest is L4 as before.
   Matrix api_only;
-  api_only.allow(f, b, kTcpPort, "tcp").allow(o, f, kTcpPort, "tcp").allow(o, f, kUdpPort, "udp");
+  api_only.allow(o, f, kTcpPort, "tcp").allow(o, f, kUdpPort, "udp");
   api_only.deny(o, b, kTcpPort, "tcp").deny(f, b, kAltTcpPort, "tcp").deny(f, b, kUdpPort, "udp");
   verify(api_only.all_answered());
   apply_ok(kSeedAllowApiOnly);
   verify(api_only);
-  EXPECT_THAT(status().value("l7Policy", ""), HasSubstr("not yet enforced")) << status().dump(2);
+  EXPECT_THAT(status().value("l7Policy", ""), HasSubstr("enforced by the L7 proxy")) << status().dump(2);
+  int before = redirects();
+  connect_80(f, b);
+  EXPECT_EQ(redirects(), before + 1) << "frontend -> backend:80 should reach the L7 proxy";
 
-  // ddos-protection selects every pod: only 80/tcp from 10.0.0.0/8 (every pod here) gets in.
+  // ddos-protection selects every pod: only 80/tcp from 10.0.0.0/8 (every pod here) gets in, through the proxy.
   Matrix ddos;
-  ddos.allow(f, b, kTcpPort, "tcp").allow(o, b, kTcpPort, "tcp").allow(b, f, kTcpPort, "tcp").allow(f, o, kTcpPort, "tcp");
   ddos.deny(o, f, kUdpPort, "udp").deny(b, o, kAltTcpPort, "tcp").deny(f, b, kUdpPort, "udp").deny(o, b, 0, "icmp");
   ddos.allow(node(), o, kUdpPort, "udp");
   apply_ok(kSeedDdosProtection);
   verify(ddos);
-  EXPECT_THAT(status().value("l7Policy", ""), HasSubstr("not yet enforced")) << status().dump(2);
+  EXPECT_THAT(status().value("l7Policy", ""), HasSubstr("enforced by the L7 proxy")) << status().dump(2);
+  before = redirects();
+  connect_80(o, b);
+  connect_80(b, f);
+  EXPECT_EQ(redirects(), before + 2) << "every pod's 80/tcp from a pod goes to the L7 proxy";
   size_t l7 = 0;
   for (const auto& p : policies()) l7 += p.value("l7Rules", 0u);
   EXPECT_EQ(l7, 2u) << policies().dump(2);

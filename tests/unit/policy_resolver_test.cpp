@@ -18,6 +18,7 @@
 #include "manifest/object.h"
 #include "policy/policy_conversion.h"
 #include "policy/policy_resolver.h"
+#include "proxy/l7_policy.h"
 
 namespace pilus::policy {
 namespace {
@@ -146,6 +147,7 @@ class Node {
   }
 
   const ResolverInput& input() const { return in_; }
+  void set_proxy_port(uint16_t port) { in_.proxy_port = port; }
   const std::vector<std::string>& notes() const { return notes_; }
 
  private:
@@ -870,6 +872,115 @@ spec:
   EXPECT_EQ(seen["frontend out " + std::to_string(POLICY_MATCH_L3_ONLY)], 1) << "backend, any port";
   EXPECT_EQ(seen["frontend out " + std::to_string(POLICY_MATCH_L4_ONLY)], 1) << "anyone on UDP 53";
   EXPECT_EQ(seen.size(), 3u);
+}
+
+// ---------------------------------------------------------------- L7: proxy redirection
+
+const std::string kAllowApiOnly = R"yaml(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: allow-api-only
+spec:
+  endpointSelector:
+    matchLabels:
+      app: backend
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: frontend
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+      rules:
+        http:
+        - method: "GET"
+          path: "/api/.*"
+)yaml";
+
+const std::string kL4Port80 = R"yaml(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: l4-80
+spec:
+  endpointSelector:
+    matchLabels:
+      app: backend
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: frontend
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+)yaml";
+
+uint16_t proxy_port_of(const ResolvedPolicy& r, uint16_t ep, uint32_t peer, uint16_t port) {
+  const auto entries = matching_entries(r, ep, kIn, peer, kTcp, port);
+  return entries.empty() ? 0 : ntohs(entries.front()->value.proxy_port);
+}
+
+proxy::ConnectionOrigin ingress_origin(const PodRef& client, const PodRef& server, uint16_t port) {
+  proxy::ConnectionOrigin o;
+  o.client_ip = client.ip;
+  o.client_identity = client.identity;
+  o.client_endpoint = client.endpoint;
+  o.server_ip = server.ip;
+  o.server_identity = server.identity;
+  o.server_endpoint = server.endpoint;
+  o.server_port = port;
+  o.ingress = true;
+  return o;
+}
+
+TEST(PolicyResolverL7, HttpRulesPutTheProxyPortInTheirEntriesOnly) {
+  Node node;
+  PodRef backend = node.pod("10.244.1.10", {{"app", "backend"}});
+  PodRef frontend = node.pod("10.244.1.11", {{"app", "frontend"}});
+  node.apply(kAllowApiOnly);
+  node.apply(kAllowHttp);  // an L4 rule for another peer set: untouched
+  node.set_proxy_port(15001);
+  const ResolvedPolicy& r = node.resolve();
+  EXPECT_EQ(proxy_port_of(r, backend.endpoint, frontend.identity, 80), 0) << "allow-http allows port 80 at L4";
+
+  Node l7only;
+  backend = l7only.pod("10.244.1.10", {{"app", "backend"}});
+  frontend = l7only.pod("10.244.1.11", {{"app", "frontend"}});
+  l7only.apply(kAllowApiOnly);
+  l7only.set_proxy_port(15001);
+  EXPECT_EQ(proxy_port_of(l7only.resolve(), backend.endpoint, frontend.identity, 80), 15001);
+  EXPECT_ALLOWED(l7only.ingress(backend, frontend.identity, kTcp, 80));
+  EXPECT_DEFAULT_DENIED(l7only.ingress(backend, frontend.identity, kTcp, 81));
+}
+
+TEST(PolicyResolverL7, WithoutAProxyHttpRulesAreEnforcedAtL4) {
+  Node node;
+  PodRef backend = node.pod("10.244.1.10", {{"app", "backend"}});
+  PodRef frontend = node.pod("10.244.1.11", {{"app", "frontend"}});
+  node.apply(kAllowApiOnly);
+  EXPECT_EQ(proxy_port_of(node.resolve(), backend.endpoint, frontend.identity, 80), 0);
+}
+
+TEST(PolicyResolverL7, ConnectionRulesCheckEachRequestAndAnL4AllowLetsAllThrough) {
+  Node node;
+  PodRef backend = node.pod("10.244.1.10", {{"app", "backend"}});
+  PodRef frontend = node.pod("10.244.1.11", {{"app", "frontend"}});
+  node.apply(kAllowApiOnly);
+  node.set_proxy_port(15001);
+  proxy::L7Policy l7(node.resolve(), node.input().rules, node.input().cidr_identities);
+  EXPECT_EQ(l7.redirect_entries(), 1u);
+  proxy::ConnectionRules rules = l7.for_connection(ingress_origin(frontend, backend, 80));
+  proxy::RequestVerdict get = rules.check({"GET", "/api/users", "backend", {}});
+  EXPECT_TRUE(get.allowed);
+  EXPECT_EQ(get.policy, "default/allow-api-only");
+  EXPECT_FALSE(rules.check({"POST", "/api/users", "backend", {}}).allowed);
+  EXPECT_FALSE(rules.check({"GET", "/admin", "backend", {}}).allowed);
+
+  node.apply(kL4Port80);
+  proxy::L7Policy with_l4(node.resolve(), node.input().rules, node.input().cidr_identities);
+  EXPECT_EQ(with_l4.redirect_entries(), 0u);
+  EXPECT_TRUE(with_l4.for_connection(ingress_origin(frontend, backend, 80)).check({"POST", "/admin", "", {}}).allowed);
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+// The agent's side of the L7 proxy: starting it on the node's address,
+// telling the datapath where it listens, answering its origin lookups from
+// the proxy_origin map, handing it each new policy, and turning what it
+// reports into flows and metrics.
+#include <arpa/inet.h>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.h"
+#include "proxy/l7_flow.h"
+#include "proxy/l7_policy.h"
+
+namespace pilus::agent {
+
+void Agent::start_proxy() {
+  proxy::ProxyConfig pc;
+  pc.listen_ip = ipam_.router_ip();
+  proxy::HttpProxy::Hooks hooks;
+  hooks.origin = [this](endpoint::Ipv4 client, uint16_t client_port,
+                        uint16_t proxy_port) -> std::optional<proxy::ConnectionOrigin> {
+    proxy_origin_key key{client.network_order(), htons(client_port), htons(proxy_port)};
+    auto v = datapath_->proxy_origin().lookup(key);
+    if (!v) return std::nullopt;
+    proxy::ConnectionOrigin o;
+    o.client_ip = client;
+    o.client_port = client_port;
+    o.server_ip = endpoint::Ipv4::from_network_order(v->orig_daddr);
+    o.server_port = ntohs(v->orig_dport);
+    o.client_identity = v->src_identity;
+    o.server_identity = v->dst_identity;
+    o.client_endpoint = v->src_endpoint_id;
+    o.server_endpoint = v->dst_endpoint_id;
+    o.ingress = v->flags & PROXY_F_INGRESS;
+    o.egress = v->flags & PROXY_F_EGRESS;
+    return o;
+  };
+  hooks.report = [this](const proxy::HttpExchange& x, bool response) {
+    http_metrics_.observe(x, response);
+    if (response && !x.responded) return;
+    flow_ring_->push(proxy::l7_flow(x, response, endpoint_index_, config_.node_name));
+  };
+  proxy_ = std::make_unique<proxy::HttpProxy>(pc, std::move(hooks));
+  // The datapath redirects only once it knows where the proxy is.
+  datapath_->proxy_config().update(0, proxy_config{pc.listen_ip.network_order(), 0});
+  spdlog::info("L7 proxy listening on {}:{}", endpoint::to_string(pc.listen_ip), proxy_->port());
+}
+
+void Agent::update_proxy_policy() {
+  if (proxy_) proxy_->set_policy(std::make_shared<proxy::L7Policy>(resolved_, rules_, cidr_identities_));
+}
+
+nlohmann::json Agent::proxy_status() const {
+  if (!proxy_) return {{"state", "disabled"}};
+  proxy::ProxyStats s = proxy_->stats();
+  auto policy = proxy_->policy();
+  return {{"state", "running"},
+          {"address", endpoint::to_string(proxy_->config().listen_ip) + ":" + std::to_string(proxy_->port())},
+          {"redirectEntries", policy ? policy->redirect_entries() : 0},
+          {"redirects", s.connections},
+          {"activeConnections", s.active_connections},
+          {"requests", s.requests},
+          {"forwarded", s.forwarded},
+          {"denied", s.denied},
+          {"parseErrors", s.parse_errors},
+          {"timeouts", s.timeouts},
+          {"upstreamErrors", s.upstream_errors},
+          {"clientAborts", s.client_aborts}};
+}
+
+}  // namespace pilus::agent

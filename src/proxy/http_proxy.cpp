@@ -1,0 +1,374 @@
+#include "proxy/http_proxy.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "proxy/http_request_view.h"
+
+namespace pilus::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using SteadyClock = std::chrono::steady_clock;
+
+struct HttpProxy::Impl {
+  ProxyConfig config;
+  Hooks hooks;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+
+  mutable std::mutex policy_mu;
+  std::shared_ptr<const L7Policy> policy = std::make_shared<L7Policy>();
+
+  std::atomic<uint64_t> connections{0}, active{0}, unknown_origin{0}, requests{0}, forwarded{0}, denied{0},
+      parse_errors{0}, timeouts{0}, upstream_errors{0}, rejected{0}, aborted{0};
+
+  std::shared_ptr<const L7Policy> current_policy() const {
+    std::lock_guard<std::mutex> l(policy_mu);
+    return policy;
+  }
+
+  awaitable<void> accept_loop();
+  awaitable<void> session(tcp::socket socket);
+};
+
+namespace {
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+Response simple_response(unsigned version, http::status status, std::string body, bool keep_alive) {
+  Response res{status, version < 10 ? 11u : version};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = std::move(body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+std::string url_of(const Request& req, const ConnectionOrigin& o) {
+  std::string host(req[http::field::host]);
+  if (host.empty()) host = endpoint::to_string(o.server_ip) + ":" + std::to_string(o.server_port);
+  std::string target(req.target());
+  // Absolute-form targets already carry scheme and host.
+  if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) return target;
+  return "http://" + host + target;
+}
+
+std::string protocol_of(unsigned version) { return version == 10 ? "HTTP/1.0" : "HTTP/1.1"; }
+
+bool has_body(const Request& req) {
+  return req.chunked() || (req.has_content_length() && req[http::field::content_length] != "0");
+}
+
+// Beast closes the socket when a deadline passes; with coroutines the pending read may
+// report the cancellation instead of beast's timeout code.
+bool is_timeout(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == boost::asio::error::operation_aborted;
+}
+
+bool expects_continue(const Request& req) {
+  return beast::iequals(req[http::field::expect], "100-continue");
+}
+
+// A response whose end is the end of the connection cannot be followed by another on it.
+bool self_delimited(const Response& res, bool head_request) {
+  unsigned s = res.result_int();
+  return head_request || s == 204 || s == 304 || (s >= 100 && s < 200) || res.chunked() || res.has_content_length();
+}
+
+}  // namespace
+
+awaitable<void> HttpProxy::Impl::accept_loop() {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("proxy: accept: {}", ec.message());
+      continue;
+    }
+    if (active.load() >= config.max_connections) {
+      rejected++;
+      socket.close(ec);
+      continue;
+    }
+    asio::co_spawn(socket.get_executor(), session(std::move(socket)), asio::detached);
+  }
+}
+
+awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
+  struct ActiveGuard {
+    std::atomic<uint64_t>& n;
+    explicit ActiveGuard(std::atomic<uint64_t>& c) : n(c) { n++; }
+    ~ActiveGuard() { n--; }
+  } guard(active);
+  beast::error_code ec;
+  tcp::endpoint peer = socket.remote_endpoint(ec);
+  tcp::endpoint local = socket.local_endpoint(ec);
+  if (ec) co_return;
+  std::optional<ConnectionOrigin> origin = hooks.origin(endpoint::Ipv4{peer.address().to_v4().to_uint()}, peer.port(),
+                                                        local.port());
+  if (!origin) {
+    // Not sent here by the datapath: nobody to forward to.
+    unknown_origin++;
+    co_return;
+  }
+  connections++;
+  // Requests and responses go out in one write each: no reason to wait for more.
+  socket.set_option(tcp::no_delay(true), ec);
+
+  beast::tcp_stream client(std::move(socket));
+  beast::flat_buffer client_buf;
+  std::optional<beast::tcp_stream> upstream;
+  beast::flat_buffer upstream_buf;
+  std::shared_ptr<const L7Policy> policy;
+  ConnectionRules rules;
+  bool first = true;
+
+  auto send = [&](Response res) -> awaitable<bool> {
+    beast::error_code wec;
+    client.expires_after(config.body_timeout);
+    co_await http::async_write(client, res, asio::redirect_error(use_awaitable, wec));
+    co_return !wec;
+  };
+  auto close_client = [&]() -> awaitable<void> {
+    // Lingering close: stop sending, then drain what the client is still sending (bounded in
+    // time and bytes), so our last response is not lost to a reset from unread data.
+    beast::error_code lec;
+    client.socket().shutdown(tcp::socket::shutdown_send, lec);
+    std::vector<char> sink(16384);
+    size_t drained = 0;
+    client.expires_after(std::chrono::milliseconds(500));
+    while (!lec && drained < 1024 * 1024) {
+      size_t n = co_await client.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, lec));
+      drained += n;
+    }
+    client.close();
+  };
+
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(config.header_limit));
+    parser.body_limit(config.body_limit);
+    // One deadline for the whole header: a client trickling bytes gets no more time.
+    client.expires_after(first ? config.header_timeout : config.idle_timeout);
+    co_await http::async_read_header(client, client_buf, parser, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
+      if (is_timeout(ec)) {
+        // Beast closes the socket when a deadline passes: a slow client (or an idle
+        // kept-alive one) is simply disconnected, as nginx does, and counted.
+        if (first || parser.got_some() || client_buf.size() > 0) timeouts++;
+        co_return;
+      }
+      if (ec == http::error::partial_message) {
+        aborted++;  // the client went away in the middle of its request
+        break;
+      }
+      parse_errors++;
+      spdlog::debug("proxy: unusable request from {}:{}: {}", peer.address().to_string(), peer.port(), ec.message());
+      if (ec == http::error::header_limit)
+        co_await send(simple_response(11, http::status::request_header_fields_too_large, "Request header too large\n", false));
+      else
+        co_await send(simple_response(11, http::status::bad_request, "Bad request\n", false));
+      break;
+    }
+    // Later requests of a kept-alive connection get the idle deadline; from here on its headers arrived.
+    first = false;
+    requests++;
+    Request& req = parser.get();
+    auto started = SteadyClock::now();
+
+    if (auto now = current_policy(); now != policy) {
+      policy = now;
+      rules = policy->for_connection(*origin);
+    }
+    HttpRequestView view = request_view(req);
+    RequestVerdict verdict = rules.check(view);
+
+    HttpExchange x;
+    x.origin = *origin;
+    x.method = std::string(req.method_string());
+    x.url = url_of(req, *origin);
+    x.protocol = protocol_of(req.version());
+    x.allowed = verdict.allowed;
+    x.policy = verdict.policy;
+    x.request_time = std::chrono::system_clock::now();
+    hooks.report(x, false);
+
+    if (!verdict.allowed) {
+      denied++;
+      bool keep = req.keep_alive();
+      if (has_body(req) && expects_continue(req)) {
+        keep = false;  // the client may or may not send the body now: start afresh
+      } else if (!parser.is_done()) {
+        client.expires_after(config.body_timeout);
+        co_await http::async_read(client, client_buf, parser, asio::redirect_error(use_awaitable, ec));
+        if (ec) keep = false;
+      }
+      x.status = 403;
+      x.responded = co_await send(simple_response(req.version(), http::status::forbidden, "Access denied", keep));
+      x.response_time = std::chrono::system_clock::now();
+      x.latency = SteadyClock::now() - started;
+      hooks.report(x, true);
+      if (!keep || !x.responded) break;
+      continue;
+    }
+
+    forwarded++;
+    if (expects_continue(req)) {
+      // Answer the client's Expect ourselves; the server gets the whole request at once.
+      static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      client.expires_after(config.body_timeout);
+      co_await asio::async_write(client, asio::buffer(kContinue, sizeof(kContinue) - 1),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      req.erase(http::field::expect);
+    }
+    if (!parser.is_done()) {
+      client.expires_after(config.body_timeout);
+      co_await http::async_read(client, client_buf, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        if (is_timeout(ec)) timeouts++;
+        else if (ec != http::error::end_of_stream && ec != asio::error::eof) parse_errors++;
+        if (ec == http::error::body_limit)
+          co_await send(simple_response(11, http::status::payload_too_large, "Request body too large\n", false));
+        break;
+      }
+    }
+    bool client_keep_alive = req.keep_alive();
+    bool head = req.method() == http::verb::head;
+
+    // Forward, on the kept-alive upstream connection when there is one; a server that
+    // closed it meanwhile gets one fresh connection.
+    Response res;
+    bool got_response = false;
+    unsigned failure = 503;
+    for (int attempt = 0; attempt < 2 && !got_response; attempt++) {
+      bool reused = upstream.has_value();
+      if (!upstream) {
+        upstream.emplace(co_await asio::this_coro::executor);
+        upstream_buf.clear();
+        beast::error_code bec;
+        upstream->socket().open(tcp::v4(), bec);
+        // From the node's address: the server's datapath knows it as the host.
+        if (!bec) upstream->socket().bind(tcp::endpoint(asio::ip::address_v4(config.listen_ip.value), 0), bec);
+        upstream->expires_after(config.connect_timeout);
+        if (!bec)
+          co_await upstream->async_connect(
+              tcp::endpoint(asio::ip::address_v4(origin->server_ip.value), origin->server_port),
+              asio::redirect_error(use_awaitable, bec));
+        if (!bec) upstream->socket().set_option(tcp::no_delay(true), bec);
+        if (bec) {
+          upstream.reset();
+          failure = 503;
+          break;
+        }
+      }
+      upstream->expires_after(config.upstream_timeout);
+      co_await http::async_write(*upstream, req, asio::redirect_error(use_awaitable, ec));
+      if (!ec) {
+        http::response_parser<http::string_body> rp;
+        rp.body_limit(config.body_limit);
+        rp.header_limit(static_cast<uint32_t>(config.header_limit));
+        if (head) rp.skip(true);
+        co_await http::async_read(*upstream, upstream_buf, rp, asio::redirect_error(use_awaitable, ec));
+        if (!ec) {
+          res = rp.release();
+          got_response = true;
+          break;
+        }
+      }
+      upstream.reset();
+      failure = 502;
+      // Only a reused connection may have been closed by the server in between: retry once.
+      if (!reused) break;
+    }
+    if (!got_response) {
+      upstream_errors++;
+      x.status = failure;
+      x.latency = SteadyClock::now() - started;
+      x.responded = co_await send(simple_response(
+          req.version(), static_cast<http::status>(failure),
+          failure == 503 ? "upstream connect error\n" : "upstream error\n", client_keep_alive));
+      x.response_time = std::chrono::system_clock::now();
+      hooks.report(x, true);
+      if (!client_keep_alive || !x.responded) break;
+      continue;
+    }
+    x.latency = SteadyClock::now() - started;
+    if (!res.keep_alive()) upstream.reset();
+    bool keep = client_keep_alive && self_delimited(res, head);
+    res.version(req.version() == 10 ? 10 : 11);
+    res.keep_alive(keep);
+    x.status = res.result_int();
+    x.responded = co_await send(std::move(res));
+    x.response_time = std::chrono::system_clock::now();
+    hooks.report(x, true);
+    if (!keep || !x.responded) break;
+  }
+  co_await close_client();
+}
+
+HttpProxy::HttpProxy(ProxyConfig config, Hooks hooks) : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
+  impl_->config = config_;
+  impl_->hooks = std::move(hooks);
+  beast::error_code ec;
+  tcp::endpoint at(asio::ip::address_v4(config_.listen_ip.value), config_.port);
+  impl_->acceptor.open(at.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(at, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("the L7 proxy cannot listen on {}:{}: {}", endpoint::to_string(config_.listen_ip), config_.port, ec.message());
+  port_ = impl_->acceptor.local_endpoint().port();
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  for (unsigned i = 0; i < std::max(1u, config_.threads); i++)
+    impl_->threads.emplace_back([this] {
+      for (;;) {
+        try {
+          impl_->io.run();
+          return;
+        } catch (const std::exception& e) {
+          // A session's bug must not take the proxy down for everyone else.
+          spdlog::error("proxy: {}", e.what());
+        }
+      }
+    });
+}
+
+HttpProxy::~HttpProxy() {
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+}
+
+void HttpProxy::set_policy(std::shared_ptr<const L7Policy> policy) {
+  std::lock_guard<std::mutex> l(impl_->policy_mu);
+  impl_->policy = std::move(policy);
+}
+
+std::shared_ptr<const L7Policy> HttpProxy::policy() const { return impl_->current_policy(); }
+
+ProxyStats HttpProxy::stats() const {
+  const Impl& i = *impl_;
+  return {i.connections.load(), i.active.load(),   i.unknown_origin.load(), i.requests.load(),
+          i.forwarded.load(),   i.denied.load(),   i.parse_errors.load(),   i.timeouts.load(),
+          i.upstream_errors.load(), i.rejected.load(), i.aborted.load()};
+}
+
+}  // namespace pilus::proxy

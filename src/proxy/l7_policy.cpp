@@ -1,0 +1,83 @@
+#include "proxy/l7_policy.h"
+
+#include <netinet/in.h>
+
+#include "abi/metrics.h"
+#include "abi/policy.h"
+
+namespace pilus::proxy {
+
+RequestVerdict ConnectionRules::check(const HttpRequestView& request) const {
+  RequestVerdict verdict{true, {}};
+  for (const Direction& d : directions_) {
+    if (d.allow_all) continue;
+    bool matched = false;
+    for (const auto& [set, name] : d.rules) {
+      if (set->matches(request)) {
+        matched = true;
+        if (verdict.policy.empty()) verdict.policy = name;
+        break;
+      }
+    }
+    if (!matched) {
+      // Name a policy whose rules were checked, so a denial points at what to change.
+      return {false, d.rules.empty() ? std::string() : d.rules.front().second};
+    }
+  }
+  return verdict;
+}
+
+L7Policy::L7Policy(policy::ResolvedPolicy resolved, const std::vector<policy::PolicyRule>& rules,
+                   std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities)
+    : resolved_(std::move(resolved)), cidr_identities_(std::move(cidr_identities)) {
+  for (const auto& r : rules) {
+    compiled_.push_back(r.http.empty() ? nullptr : std::make_shared<const HttpRuleSet>(r.http));
+    policy_names_.push_back(r.policy_namespace.empty() ? r.policy_name : r.policy_namespace + "/" + r.policy_name);
+  }
+  for (const auto& [k, e] : resolved_.entries)
+    if (e.value.proxy_port) redirect_entries_++;
+}
+
+uint32_t L7Policy::cidr_identity(endpoint::Ipv4 ip) const {
+  uint32_t id = 0;
+  int best = -1;
+  for (const auto& [prefix, cidr_id] : cidr_identities_)
+    if (prefix.contains(ip) && prefix.length > best) best = prefix.length, id = cidr_id;
+  return id;
+}
+
+void L7Policy::add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t direction, uint32_t peer,
+                             endpoint::Ipv4 peer_ip, uint16_t port) const {
+  ConnectionRules::Direction d;
+  auto entries = policy::matching_entries(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port,
+                                          cidr_identity(peer_ip));
+  bool any_proxy = false;
+  for (const auto* e : entries) {
+    if (e->value.flags & POLICY_F_DENY) {
+      out.directions_.push_back({});  // denied at L4 already; nothing passes
+      return;
+    }
+    if (!e->value.proxy_port) {
+      d.allow_all = true;  // a plain L4 allow covers this connection
+      continue;
+    }
+    any_proxy = true;
+    for (size_t i : e->rules)
+      if (i < compiled_.size() && compiled_[i]) d.rules.emplace_back(compiled_[i], policy_names_[i]);
+  }
+  // Rules changed since the datapath sent the connection here: without a proxy entry now,
+  // L4 decides, as it will for the next connection.
+  if (!any_proxy) d.allow_all = true;
+  out.directions_.push_back(std::move(d));
+}
+
+ConnectionRules L7Policy::for_connection(const ConnectionOrigin& o) const {
+  ConnectionRules out;
+  if (o.ingress && o.server_endpoint)
+    add_direction(out, o.server_endpoint, METRIC_INGRESS, o.client_identity, o.client_ip, o.server_port);
+  if (o.egress && o.client_endpoint)
+    add_direction(out, o.client_endpoint, METRIC_EGRESS, o.server_identity, o.server_ip, o.server_port);
+  return out;
+}
+
+}  // namespace pilus::proxy

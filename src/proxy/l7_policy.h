@@ -1,0 +1,75 @@
+// The HTTP rules that apply to one proxied connection, taken from the same
+// resolved policy entries the datapath holds: the server's ingress entry for
+// the client and the client's egress entry for the server. A request passes
+// when every direction that sent the connection to the proxy allows it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "endpoint/ipv4.h"
+#include "policy/policy_resolver.h"
+#include "policy/policy_rule.h"
+#include "proxy/http_rules.h"
+
+namespace pilus::proxy {
+
+// What the datapath recorded about a connection it sent to the proxy (proxy_origin map).
+struct ConnectionOrigin {
+  endpoint::Ipv4 client_ip;
+  uint16_t client_port = 0;
+  endpoint::Ipv4 server_ip;
+  uint16_t server_port = 0;
+  uint32_t client_identity = 0;
+  uint32_t server_identity = 0;
+  uint16_t client_endpoint = 0;
+  uint16_t server_endpoint = 0;  // 0: the server is not a local pod
+  bool ingress = false;          // the server's ingress policy asked for the proxy
+  bool egress = false;           // the client's egress policy asked for the proxy
+};
+
+struct RequestVerdict {
+  bool allowed = false;
+  std::string policy;  // "namespace/name" of the policy whose rule decided, when one did
+};
+
+// Immutable once built: the proxy's sessions share it while the agent builds the next.
+class ConnectionRules {
+ public:
+  RequestVerdict check(const HttpRequestView& request) const;
+
+ private:
+  friend class L7Policy;
+  struct Direction {
+    bool allow_all = false;  // no proxy-only entry covers it, or a plain L4 allow does
+    std::vector<std::pair<std::shared_ptr<const HttpRuleSet>, std::string>> rules;  // rule set, policy name
+  };
+  std::vector<Direction> directions_;
+};
+
+class L7Policy {
+ public:
+  L7Policy() = default;
+  // Compiles every rule's HTTP rules once; throws pilus::Error on an invalid expression.
+  L7Policy(policy::ResolvedPolicy resolved, const std::vector<policy::PolicyRule>& rules,
+           std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities);
+
+  ConnectionRules for_connection(const ConnectionOrigin& origin) const;
+  size_t redirect_entries() const { return redirect_entries_; }  // policy entries with a proxy port
+
+ private:
+  uint32_t cidr_identity(endpoint::Ipv4 ip) const;
+  void add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t direction, uint32_t peer,
+                     endpoint::Ipv4 peer_ip, uint16_t port) const;
+
+  policy::ResolvedPolicy resolved_;
+  std::vector<std::shared_ptr<const HttpRuleSet>> compiled_;  // by rule index; null without HTTP rules
+  std::vector<std::string> policy_names_;                      // by rule index
+  std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities_;
+  size_t redirect_entries_ = 0;
+};
+
+}  // namespace pilus::proxy

@@ -1,0 +1,220 @@
+// The L7 proxy in process, on loopback, without the datapath: the origin hook names a test
+// server, the policy allows GET /api/.* only. Requests go over real sockets, so the parser's
+// edge cases (keep-alive, pipelining, chunked bodies, limits, bad input, a dead server) are
+// checked as clients will hit them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "abi/metrics.h"
+#include "abi/policy.h"
+#include "proxy/http_proxy.h"
+
+namespace pilus::proxy {
+namespace {
+
+const endpoint::Ipv4 kLoopback{0x7f000001};
+
+int listen_on_loopback(uint16_t& port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), len) < 0 || listen(fd, 16) < 0) throw std::runtime_error("listen");
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+// A kept-alive HTTP/1.1 server answering "ok METHOD TARGET" to each request (no bodies).
+class EchoServer {
+ public:
+  EchoServer() : fd_(listen_on_loopback(port_)) {
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::thread([c] { serve(c); }).detach();
+      }
+    });
+  }
+  ~EchoServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  static void serve(int c) {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      size_t end;
+      while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+        ssize_t n = read(c, buf, sizeof(buf));
+        if (n <= 0) return (void)close(c);
+        in.append(buf, static_cast<size_t>(n));
+      }
+      std::string head = in.substr(0, end);
+      in.erase(0, end + 4);
+      std::string line = head.substr(0, head.find("\r\n"));
+      std::string body = "ok " + line.substr(0, line.rfind(' '));
+      std::string out = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      if (write(c, out.data(), out.size()) < 0) return (void)close(c);
+    }
+  }
+  uint16_t port_ = 0;
+  int fd_;
+  std::thread thread_;
+};
+
+// The proxy with allow-api-only's rule for every connection, sent to `server_port`.
+class ProxyTest : public ::testing::Test {
+ protected:
+  void start(uint16_t server_port) {
+    ProxyConfig config;
+    config.listen_ip = kLoopback;
+    config.header_limit = 8192;
+    config.header_timeout = std::chrono::milliseconds(500);
+    HttpProxy::Hooks hooks;
+    hooks.origin = [server_port](endpoint::Ipv4 client, uint16_t client_port, uint16_t) {
+      ConnectionOrigin o;
+      o.client_ip = client;
+      o.client_port = client_port;
+      o.server_ip = kLoopback;
+      o.server_port = server_port;
+      o.server_endpoint = 2;
+      o.ingress = true;
+      return std::optional<ConnectionOrigin>(o);
+    };
+    hooks.report = [this](const HttpExchange& x, bool response) {
+      if (response) reported_responses_++;
+      else if (!x.allowed) reported_denials_++;
+    };
+    proxy_ = std::make_unique<HttpProxy>(config, hooks);
+
+    policy::PolicyRule rule;
+    rule.policy_name = "allow-api-only";
+    rule.policy_namespace = "default";
+    rule.http = {{"GET", "/api/.*", "", {}}};
+    policy::ResolvedPolicy resolved;
+    policy_key key{};
+    key.prefixlen = POLICY_PREFIX_FULL;
+    key.endpoint_id = 2;
+    key.direction = METRIC_INGRESS;
+    key.protocol = IPPROTO_TCP;
+    key.dport = htons(server_port);
+    policy::ResolvedEntry entry;
+    entry.value.proxy_port = htons(proxy_->port());
+    entry.rules = {0};
+    resolved.entries[key] = entry;
+    proxy_->set_policy(std::make_shared<L7Policy>(resolved, std::vector<policy::PolicyRule>{rule},
+                                                  std::map<endpoint::Ipv4Prefix, uint32_t>{}));
+  }
+
+  // Sends `request` on a fresh connection and returns everything read until the proxy closes
+  // (or 2 s pass).
+  std::string exchange(const std::string& request, bool close_after_send = false) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(proxy_->port());
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) throw std::runtime_error("connect");
+    size_t sent = 0;
+    while (sent < request.size()) {
+      ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    if (close_after_send) shutdown(fd, SHUT_WR);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return out;
+  }
+
+  static size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) n++;
+    return n;
+  }
+
+  std::unique_ptr<HttpProxy> proxy_;
+  std::atomic<int> reported_responses_{0}, reported_denials_{0};
+};
+
+TEST_F(ProxyTest, AllowedRequestsReachTheServerDeniedOnesGet403OnTheSameConnection) {
+  EchoServer server;
+  start(server.port());
+  std::string out = exchange(
+      "GET /api/users HTTP/1.1\r\nHost: b\r\n\r\n"
+      "POST /api/users HTTP/1.1\r\nHost: b\r\nContent-Length: 5\r\n\r\nhello"
+      "GET /admin HTTP/1.1\r\nHost: b\r\n\r\n"
+      "GET /api/items HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 2u) << out;
+  EXPECT_EQ(count(out, "HTTP/1.1 403 Forbidden"), 2u) << out;
+  EXPECT_EQ(count(out, "Access denied"), 2u) << out;
+  EXPECT_NE(out.find("ok GET /api/users"), std::string::npos) << out;
+  EXPECT_NE(out.find("ok GET /api/items"), std::string::npos) << out;
+  EXPECT_EQ(out.find("ok POST"), std::string::npos) << "a denied request never reaches the server: " << out;
+  ProxyStats s = proxy_->stats();
+  EXPECT_EQ(s.forwarded, 2u);
+  EXPECT_EQ(s.denied, 2u);
+  EXPECT_EQ(reported_denials_.load(), 2);
+}
+
+TEST_F(ProxyTest, ChunkedRequestBodyIsForwardedWhole) {
+  EchoServer server;
+  start(server.port());
+  std::string out = exchange(
+      "GET /api/upload HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << out;
+}
+
+TEST_F(ProxyTest, BadInputGetsACleanErrorAndIsCounted) {
+  EchoServer server;
+  start(server.port());
+  EXPECT_EQ(exchange("NOT HTTP AT ALL\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 431", 0), 0u);
+  EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nContent-Length: nope\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nHost: b\r\n", true), "") << "a client that leaves mid-request";
+  EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nHost: b\r\n"), "") << "a slow client is cut off at the deadline";
+  ProxyStats s = proxy_->stats();
+  EXPECT_EQ(s.parse_errors, 3u);
+  EXPECT_EQ(s.client_aborts, 1u);
+  EXPECT_EQ(s.timeouts, 1u);
+  // Still serving.
+  EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST_F(ProxyTest, DeadServerGets503AndTheConnectionStaysUsable) {
+  uint16_t dead_port;
+  close(listen_on_loopback(dead_port));  // a port nobody listens on any more
+  start(dead_port);
+  std::string out = exchange(
+      "GET /api/a HTTP/1.1\r\nHost: b\r\n\r\n"
+      "POST /api/a HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
+  EXPECT_NE(out.find("HTTP/1.1 403"), std::string::npos) << "the next request is still answered: " << out;
+  EXPECT_EQ(proxy_->stats().upstream_errors, 1u);
+}
+
+}  // namespace
+}  // namespace pilus::proxy
