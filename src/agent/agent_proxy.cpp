@@ -37,7 +37,9 @@ void Agent::start_proxy() {
   hooks.report = [this](const proxy::HttpExchange& x, bool response) {
     http_metrics_.observe(x, response);
     if (response && !x.responded) return;
-    flow_ring_->push(proxy::l7_flow(x, response, endpoint_index_, config_.node_name));
+    observe::Flow flow = proxy::l7_flow(x, response, endpoint_index_, config_.node_name);
+    flow_metrics_.observe(flow);  // L7 flows count in hubble_flows_processed_total like the datapath's
+    flow_ring_->push(std::move(flow));
   };
   proxy_ = std::make_unique<proxy::HttpProxy>(pc, std::move(hooks));
   // The datapath redirects only once it knows where the proxy is.
