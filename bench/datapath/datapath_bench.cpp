@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -203,44 +204,57 @@ int main(int argc, char** argv) {
   }
 
   const uint32_t server = ipv4_address(kServerIp);
-  std::map<std::string, std::vector<double>> baseline;  // case -> samples at the smallest N
+  // Allowed: redirected to the server's veth. Denied: no entry, egress default deny.
+  // Service: a SYN to the last VIP, translated to one of its backends, then allowed.
+  auto cases_for = [&](uint32_t n) {
+    return std::vector<Case>{{"allowed TCP", server, kAllowedPort, false, TC_ACT_REDIRECT},
+                             {"denied TCP", server, kDeniedPort, false, TC_ACT_SHOT},
+                             {"allowed TCP SYN, new connection", server, kAllowedPort, true, TC_ACT_REDIRECT},
+                             {"service VIP SYN, new connection", vip_of(n - 1), kAllowedPort, true, TC_ACT_REDIRECT},
+                             {"service VIP, known connection", vip_of(n - 1), kAllowedPort, false, TC_ACT_REDIRECT}};
+  };
+  // One datapath per N, all alive at once, so that every repetition measures every N in
+  // turn and machine noise hits them alike (as the traffic benchmarks interleave).
+  struct Sized {
+    uint32_t n;
+    std::unique_ptr<pilus::datapath::Datapath> dp;
+    uint32_t next_port = 1024;
+    std::map<std::string, std::vector<double>> samples;  // case -> ns per packet, one per repetition
+  };
   try {
+    std::vector<Sized> datapaths;
     for (uint32_t n : sizes) {
-      // Allowed: redirected to the server's veth. Denied: no entry, egress default deny.
-      // Service: a SYN to the last VIP, translated to one of its backends, then allowed.
-      std::vector<Case> cases{{"allowed TCP", server, kAllowedPort, false, TC_ACT_REDIRECT},
-                              {"denied TCP", server, kDeniedPort, false, TC_ACT_SHOT},
-                              {"allowed TCP SYN, new connection", server, kAllowedPort, true, TC_ACT_REDIRECT},
-                              {"service VIP SYN, new connection", vip_of(n - 1), kAllowedPort, true, TC_ACT_REDIRECT},
-                              {"service VIP, known connection", vip_of(n - 1), kAllowedPort, false, TC_ACT_REDIRECT}};
       pilus::datapath::DatapathConfig config{.pin = false};
       config.policy_max = std::max<uint32_t>(POLICY_MAX_DEFAULT, n + 16);
       config.lb_max_services = std::max<uint32_t>(LB_SERVICES_MAX, n + 16);
-      pilus::datapath::Datapath dp(config);
-      seed(dp, n);
-      uint32_t next_port = 1024;
-      for (const Case& c : cases) {
-        std::vector<double> samples;
-        measure(dp.from_pod_fd(), c, n, kWarmPackets, next_port);  // warm: conntrack entry, caches
-        for (int r = 0; r < reps; r++) samples.push_back(measure(dp.from_pod_fd(), c, n, packets, next_port));
-        if (baseline.find(c.name) == baseline.end()) baseline[c.name] = samples;
+      Sized s{n, std::make_unique<pilus::datapath::Datapath>(config)};
+      seed(*s.dp, n);
+      for (const Case& c : cases_for(n)) measure(s.dp->from_pod_fd(), c, n, kWarmPackets, s.next_port);  // warm
+      datapaths.push_back(std::move(s));
+    }
+    for (int r = 0; r < reps; r++)
+      for (Sized& s : datapaths)
+        for (const Case& c : cases_for(s.n))
+          s.samples[c.name].push_back(measure(s.dp->from_pod_fd(), c, s.n, packets, s.next_port));
+    for (const Sized& s : datapaths) {
+      for (const Case& c : cases_for(s.n)) {
         nlohmann::json record = {
             {"bench", "datapath"},
             {"table", "Datapath cost per packet (from_pod, BPF_PROG_TEST_RUN)"},
-            {"param", c.name + ", N=" + std::to_string(n)},
+            {"param", c.name + ", N=" + std::to_string(s.n)},
             {"unit", "ns/packet"},
-            {"pilus", samples},
-            {"baseline", baseline[c.name]},
+            {"pilus", s.samples.at(c.name)},
+            {"baseline", datapaths.front().samples.at(c.name)},
             {"baseline_name", "same packet, N=" + std::to_string(sizes.front())},
             {"lower_is_better", true},
             {"note", std::to_string(packets) +
                          " packets per run, one BPF_PROG_TEST_RUN call each (the kernel's time: the program and one "
                          "clock read); N policy entries, N ipcache entries and N services (3 backends each, the "
-                         "packet's VIP last)"}};
+                         "packet's VIP last); every repetition measures every N in turn"}};
         std::printf("%s\n", record.dump().c_str());
-        std::fflush(stdout);
       }
     }
+    std::fflush(stdout);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "datapath bench: %s\n", e.what());
     return 1;
