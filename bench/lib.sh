@@ -112,11 +112,13 @@ free_loopback_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# agent_start NAME: a private pilus agent (own state dir, socket, pins, device, cgroup, CIDR,
-# metrics port); sets AGENT_SOCKET, AGENT_PID, AGENT_METRICS, AGENT_NS (a pod namespace
-# name unique to this agent). `pilus cleanup` removes all of it on exit.
+# agent_start NAME [AGENT FLAGS...]: a private pilus agent (own state dir, socket, pins, device,
+# cgroup, CIDR, metrics port); sets AGENT_SOCKET, AGENT_PID, AGENT_METRICS, AGENT_NS (a pod
+# namespace name unique to this agent), AGENT_CGROUP (its pods' cgroup directory).
+# `pilus cleanup` removes all of it on exit.
 agent_start() {
   local name=$1 dir="$BENCH_WORK/agent-$1"
+  shift
   mkdir -p "$dir"
   AGENT_SOCKET="$dir/pilus.sock"
   AGENT_METRICS="127.0.0.1:$(free_loopback_port)"
@@ -125,8 +127,9 @@ agent_start() {
   cidr=$(unused_pod_cidr)
   "$PILUS" agent --state-dir "$dir/state" --socket "$AGENT_SOCKET" --bpf-root "/sys/fs/bpf/pilus-bench-$BENCH_TAG" \
     --host-device "pb$BENCH_TAG" --cgroup "pilus-bench-$BENCH_TAG" --pod-cidr "$cidr" \
-    --metrics-addr "$AGENT_METRICS" >"$dir/agent.log" 2>&1 &
+    --metrics-addr "$AGENT_METRICS" "$@" >"$dir/agent.log" 2>&1 &
   AGENT_PID=$!
+  AGENT_CGROUP="$(findmnt -n -o TARGET -t cgroup2 | head -1)/pilus-bench-$BENCH_TAG"
   _tracked_agents+=("$dir/state $AGENT_SOCKET $AGENT_PID")
   local i
   for i in $(seq 300); do

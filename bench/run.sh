@@ -19,7 +19,7 @@ benchmarks=(
   "e2e 100 720"
   "controlplane 60 600"
   "observe 40 180"
-  # TODO(issue 5): "services 60 300" once services land: bench/services.sh (see its header).
+  "services 90 480"
 )
 
 start=$(date +%s.%N)

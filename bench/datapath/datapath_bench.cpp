@@ -1,16 +1,23 @@
-// Datapath cost per packet: the real from_pod program under BPF_PROG_TEST_RUN with `repeat`,
-// on a private (unpinned) datapath whose policy map and ipcache hold N entries. Prints one
-// JSON record per row (bench/report.py turns them into tables); the baseline is the same
-// packet with N = 10, so the ratio shows whether the cost stays flat as maps grow.
+// Datapath cost per packet: the real from_pod program under BPF_PROG_TEST_RUN, on a private
+// (unpinned) datapath whose policy map, ipcache and service (LB) maps hold N entries each.
+// Prints one JSON record per row (bench/report.py turns them into tables); the baseline is
+// the same packet with N = 10, so the ratio shows whether the cost stays flat as maps grow.
+//
+// One BPF_PROG_TEST_RUN call per packet (`repeat` 1): with a larger repeat the kernel runs
+// the program again on the packet it already rewrote (TTL down by one each hop, a VIP
+// already translated), so later repetitions would measure another packet. The kernel's
+// duration of one call is the program plus one clock read.
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,12 +25,14 @@
 #include <nlohmann/json.hpp>
 
 #include "abi/endpoint.h"
+#include "abi/lb.h"
 #include "abi/ipcache.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
 #include "bpf/packet_builder.h"
 #include "common/error.h"
 #include "datapath/datapath.h"
+#include "service/maglev.h"
 
 namespace {
 
@@ -35,6 +44,8 @@ constexpr uint32_t kClientIdentity = 300, kServerIdentity = 301;
 constexpr const char* kClientIp = "10.244.0.10";
 constexpr const char* kServerIp = "10.244.0.11";
 constexpr uint16_t kAllowedPort = 80, kDeniedPort = 81;
+constexpr uint16_t kKnownPort = 65000;  // the client's port on the same-tuple cases
+constexpr uint32_t kWarmPackets = 200;
 constexpr int kLoopback = 1;  // a device every machine has, needed behind ctx ifindex
 
 struct Pod {
@@ -46,6 +57,11 @@ struct Pod {
 
 const Pod kClient{kClientIp, kClientEndpoint, kClientIdentity, {2, 0, 0, 0xbe, 0, 1}, {6, 0, 0, 0xbe, 0, 1}};
 const Pod kServer{kServerIp, kServerEndpoint, kServerIdentity, {2, 0, 0, 0xbe, 0, 2}, {6, 0, 0, 0xbe, 0, 2}};
+// The service's three backends: the server and two more pods of the same identity.
+const Pod kBackends[] = {kServer,
+                         {"10.244.0.12", 3, kServerIdentity, {2, 0, 0, 0xbe, 0, 3}, {6, 0, 0, 0xbe, 0, 3}},
+                         {"10.244.0.13", 4, kServerIdentity, {2, 0, 0, 0xbe, 0, 4}, {6, 0, 0, 0xbe, 0, 4}}};
+constexpr uint32_t kFirstVip = 10u << 24 | 96u << 16 | 1;  // 10.96.0.1, host order
 
 void add_pod(pilus::datapath::Datapath& dp, const Pod& pod, uint16_t flags) {
   endpoint_info info{};
@@ -70,12 +86,40 @@ policy_key egress_key(uint32_t peer_identity, uint16_t port) {
   return key;
 }
 
+uint32_t vip_of(uint32_t service) { return htonl(kFirstVip + service); }
+
+// N services (VIPs from 10.96.0.1 on, port 80/TCP; past 65534 they run into 10.97/16, which
+// is fine for maps nothing routes) sharing the three backend pods, as services selecting the
+// same pods do. The last one is the one the packets go to. Its Maglev row is written in full
+// (1021 slots, as the agent writes it); the other rows stay as created, since an array
+// lookup costs the same whatever it holds and writing N * 1021 slots would take minutes.
+void seed_services(pilus::datapath::Datapath& dp, uint32_t n) {
+  auto backends = dp.lb_backends();
+  std::vector<pilus::service::MaglevBackend> members;
+  for (uint32_t i = 0; i < 3; i++) {
+    backends.update(i + 1, lb_backend{ipv4_address(kBackends[i].ip), htons(kAllowedPort), IPPROTO_TCP,
+                                      LB_BACKEND_ACTIVE});
+    members.push_back({std::string(kBackends[i].ip) + ":80/TCP", i + 1});
+  }
+  auto services = dp.lb_services();
+  for (uint32_t i = 0; i < n; i++) {
+    lb_service value{};
+    value.service_id = i + 1;
+    value.backend_count = 3;
+    services.update(lb_service_key{vip_of(i), htons(kAllowedPort), IPPROTO_TCP, 0}, value);
+  }
+  const uint32_t size = dp.config().maglev_size;
+  std::vector<uint32_t> row = pilus::service::maglev_table(members, size);
+  auto maglev = dp.lb_maglev();
+  for (uint32_t slot = 0; slot < size; slot++) maglev.update(n * size + slot, row[slot]);
+}
+
 // N ipcache /32s of other pods (10.128.0.0/10, never routed) and N egress allow entries
 // for the client, each to one of those identities on its own port; plus the rule that
-// allows client -> server:80, written last.
+// allows client -> server:80, written last; and N services.
 void seed(pilus::datapath::Datapath& dp, uint32_t n) {
   add_pod(dp, kClient, ENDPOINT_F_EGRESS_ENFORCED);
-  add_pod(dp, kServer, 0);
+  for (const Pod& backend : kBackends) add_pod(dp, backend, 0);
   auto ipcache = dp.ipcache();
   auto policy = dp.policy();
   for (uint32_t i = 0; i < n; i++) {
@@ -84,15 +128,15 @@ void seed(pilus::datapath::Datapath& dp, uint32_t n) {
     policy.update(egress_key(identity, static_cast<uint16_t>(1024 + i % 60000)), policy_entry{});
   }
   policy.update(egress_key(kServerIdentity, kAllowedPort), policy_entry{});
+  seed_services(dp, n);
 }
 
 struct Run {
   uint32_t verdict;
-  double ns_per_packet;
+  uint32_t ns;
 };
 
-Run run(int prog_fd, const std::vector<uint8_t>& packet, uint32_t repeat) {
-  std::vector<uint8_t> out(packet.size() + 512);
+Run run_once(int prog_fd, const std::vector<uint8_t>& packet, std::vector<uint8_t>& out) {
   __sk_buff skb{};
   skb.ifindex = kLoopback;
   bpf_test_run_opts opts{};
@@ -103,71 +147,114 @@ Run run(int prog_fd, const std::vector<uint8_t>& packet, uint32_t repeat) {
   opts.data_size_out = static_cast<uint32_t>(out.size());
   opts.ctx_in = &skb;
   opts.ctx_size_in = sizeof skb;
-  opts.repeat = static_cast<int>(repeat);
+  opts.repeat = 1;
   if (bpf_prog_test_run_opts(prog_fd, &opts) < 0) throw pilus::system_error("BPF_PROG_TEST_RUN", errno);
-  return {opts.retval, static_cast<double>(opts.duration)};  // duration: mean ns per repetition
+  return {opts.retval, opts.duration};
 }
 
 struct Case {
   std::string name;
-  std::vector<uint8_t> packet;
+  uint32_t daddr;  // network order
+  uint16_t dport;
+  bool new_connection;  // a SYN of a connection not seen before on every packet
   uint32_t expected_verdict;
 };
+
+std::vector<uint8_t> frame(uint32_t daddr, uint16_t sport, uint16_t dport) {
+  char dst[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &daddr, dst, sizeof dst);
+  PacketBuilder b;
+  b.eth(kClient.pod_mac, kClient.host_mac).ipv4(kClientIp, dst).tcp(sport, dport, pilus::test::tcp_flag::SYN);
+  return b.build();
+}
+
+// Mean ns of `packets` calls; every verdict must be the expected one. A new-connection case
+// takes the next source ports (`next_port`, unique per datapath, so never a known tuple).
+double measure(int prog_fd, const Case& c, uint32_t n, uint32_t packets, uint32_t& next_port) {
+  std::vector<uint8_t> out(2048);
+  std::vector<uint8_t> same = frame(c.daddr, kKnownPort, c.dport);
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < packets; i++) {
+    Run r = c.new_connection ? run_once(prog_fd, frame(c.daddr, static_cast<uint16_t>(next_port++), c.dport), out)
+                             : run_once(prog_fd, same, out);
+    if (r.verdict != c.expected_verdict)
+      pilus::fail("{} with N={}: verdict {} where {} was expected", c.name, n, r.verdict, c.expected_verdict);
+    total += r.ns;
+  }
+  return static_cast<double>(total) / packets;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"pilus datapath benchmark"};
   std::vector<uint32_t> sizes{10, 1000, 10000, 100000};
-  uint32_t repeat = 200000;
+  uint32_t packets = 4000;
   int reps = 5;
-  app.add_option("--sizes", sizes, "policy map and ipcache entries");
-  app.add_option("--repeat", repeat, "packets per BPF_PROG_TEST_RUN call");
-  app.add_option("--reps", reps, "calls per row (min/median/max)");
+  app.add_option("--sizes", sizes, "policy map, ipcache and service entries");
+  app.add_option("--packets", packets, "packets per run, one BPF_PROG_TEST_RUN call each");
+  app.add_option("--reps", reps, "runs per row (min/median/max)");
   CLI11_PARSE(app, argc, argv);
   std::sort(sizes.begin(), sizes.end());
+  // The two new-connection cases take one source port per packet from 1024 on, never twice
+  // on a datapath (a backend may be the server itself), and below the known connection's.
+  if (2 * (uint64_t(packets) * reps + kWarmPackets) + 1024 > kKnownPort) {
+    std::fprintf(stderr, "datapath bench: --packets x --reps must stay below 31000 (source ports)\n");
+    return 2;
+  }
 
-  auto frame = [](uint16_t dport) {
-    PacketBuilder b;
-    b.eth(kClient.pod_mac, kClient.host_mac).ipv4(kClientIp, kServerIp).tcp(40000, dport, pilus::test::tcp_flag::SYN);
-    return b.build();
-  };
+  const uint32_t server = ipv4_address(kServerIp);
   // Allowed: redirected to the server's veth. Denied: no entry, egress default deny.
-  std::vector<Case> cases{{"allowed TCP", frame(kAllowedPort), TC_ACT_REDIRECT},
-                          {"denied TCP", frame(kDeniedPort), TC_ACT_SHOT}};
-
-  std::map<std::string, std::vector<double>> baseline;  // case -> samples at the smallest N
+  // Service: a SYN to the last VIP, translated to one of its backends, then allowed.
+  auto cases_for = [&](uint32_t n) {
+    return std::vector<Case>{{"allowed TCP", server, kAllowedPort, false, TC_ACT_REDIRECT},
+                             {"denied TCP", server, kDeniedPort, false, TC_ACT_SHOT},
+                             {"allowed TCP SYN, new connection", server, kAllowedPort, true, TC_ACT_REDIRECT},
+                             {"service VIP SYN, new connection", vip_of(n - 1), kAllowedPort, true, TC_ACT_REDIRECT},
+                             {"service VIP, known connection", vip_of(n - 1), kAllowedPort, false, TC_ACT_REDIRECT}};
+  };
+  // One datapath per N, all alive at once, so that every repetition measures every N in
+  // turn and machine noise hits them alike (as the traffic benchmarks interleave).
+  struct Sized {
+    uint32_t n;
+    std::unique_ptr<pilus::datapath::Datapath> dp;
+    uint32_t next_port = 1024;
+    std::map<std::string, std::vector<double>> samples;  // case -> ns per packet, one per repetition
+  };
   try {
+    std::vector<Sized> datapaths;
     for (uint32_t n : sizes) {
       pilus::datapath::DatapathConfig config{.pin = false};
       config.policy_max = std::max<uint32_t>(POLICY_MAX_DEFAULT, n + 16);
-      pilus::datapath::Datapath dp(config);
-      seed(dp, n);
-      for (const Case& c : cases) {
-        std::vector<double> samples;
-        run(dp.from_pod_fd(), c.packet, 1000);  // warm: conntrack entry, caches
-        for (int r = 0; r < reps; r++) {
-          Run result = run(dp.from_pod_fd(), c.packet, repeat);
-          if (result.verdict != c.expected_verdict)
-            pilus::fail("{} with N={}: verdict {} where {} was expected", c.name, n, result.verdict,
-                        c.expected_verdict);
-          samples.push_back(result.ns_per_packet);
-        }
-        if (baseline.find(c.name) == baseline.end()) baseline[c.name] = samples;
+      config.lb_max_services = std::max<uint32_t>(LB_SERVICES_MAX, n + 16);
+      Sized s{n, std::make_unique<pilus::datapath::Datapath>(config)};
+      seed(*s.dp, n);
+      for (const Case& c : cases_for(n)) measure(s.dp->from_pod_fd(), c, n, kWarmPackets, s.next_port);  // warm
+      datapaths.push_back(std::move(s));
+    }
+    for (int r = 0; r < reps; r++)
+      for (Sized& s : datapaths)
+        for (const Case& c : cases_for(s.n))
+          s.samples[c.name].push_back(measure(s.dp->from_pod_fd(), c, s.n, packets, s.next_port));
+    for (const Sized& s : datapaths) {
+      for (const Case& c : cases_for(s.n)) {
         nlohmann::json record = {
             {"bench", "datapath"},
             {"table", "Datapath cost per packet (from_pod, BPF_PROG_TEST_RUN)"},
-            {"param", c.name + ", N=" + std::to_string(n)},
+            {"param", c.name + ", N=" + std::to_string(s.n)},
             {"unit", "ns/packet"},
-            {"pilus", samples},
-            {"baseline", baseline[c.name]},
+            {"pilus", s.samples.at(c.name)},
+            {"baseline", datapaths.front().samples.at(c.name)},
             {"baseline_name", "same packet, N=" + std::to_string(sizes.front())},
             {"lower_is_better", true},
-            {"note", std::to_string(repeat) + " packets per run; N policy entries and N ipcache entries"}};
+            {"note", std::to_string(packets) +
+                         " packets per run, one BPF_PROG_TEST_RUN call each (the kernel's time: the program and one "
+                         "clock read); N policy entries, N ipcache entries and N services (3 backends each, the "
+                         "packet's VIP last); every repetition measures every N in turn"}};
         std::printf("%s\n", record.dump().c_str());
-        std::fflush(stdout);
       }
     }
+    std::fflush(stdout);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "datapath bench: %s\n", e.what());
     return 1;

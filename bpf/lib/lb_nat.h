@@ -16,7 +16,11 @@
  *
  * lb_nat holds two entries per connection:
  *   (client, VIP)     -> backend  (forward)
- *   (backend, client) -> VIP      (reverse) */
+ *   (backend, client) -> VIP      (reverse)
+ * Entries outlive their connection (LRU). A TCP SYN straight to a backend
+ * removes the reverse entry on its ports, so a client reusing a port at once
+ * (after a RST) does not see that connection's replies come from the VIP; a
+ * SYN to the VIP writes it again. */
 #pragma once
 
 #include <linux/tcp.h>
@@ -64,6 +68,26 @@ static __always_inline int lb_rewrite(struct __sk_buff *skb, __u8 proto, int des
 	return 0;
 }
 
+/* A TCP SYN straight to an address (not a VIP) opens a new connection. A reverse
+ * entry an earlier translated connection left on the same ports (clients reuse a
+ * port at once after a RST) would turn this one's replies into the VIP's, and the
+ * client would drop them; so it goes. */
+static __always_inline int lb_is_tcp_syn(const struct packet *pkt)
+{
+	return pkt->proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_BIT_SYN | TCP_BIT_ACK)) == TCP_BIT_SYN;
+}
+
+static __always_inline void lb_forget_stale_revnat(const struct packet *pkt)
+{
+	if (!lb_is_tcp_syn(pkt))
+		return;
+	struct lb_nat_key rev = {
+		.saddr = pkt->daddr, .daddr = pkt->saddr,
+		.sport = pkt->dport, .dport = pkt->sport, .proto = pkt->proto,
+	};
+	bpf_map_delete_elem(&lb_nat, &rev);
+}
+
 static __always_inline int lb_dnat_to_backend(struct __sk_buff *skb, struct pkt_ctx *ctx)
 {
 	struct packet *pkt = &ctx->pkt;
@@ -71,8 +95,10 @@ static __always_inline int lb_dnat_to_backend(struct __sk_buff *skb, struct pkt_
 	if (pkt->proto != IPPROTO_TCP && pkt->proto != IPPROTO_UDP)
 		return 0;
 	struct lb_service *svc = lb_lookup_service(pkt->daddr, pkt->dport, pkt->proto);
-	if (!svc)
+	if (!svc) {
+		lb_forget_stale_revnat(pkt);
 		return 0;
+	}
 
 	struct lb_nat_key fwd = {
 		.saddr = pkt->saddr, .daddr = pkt->daddr,
@@ -84,7 +110,8 @@ static __always_inline int lb_dnat_to_backend(struct __sk_buff *skb, struct pkt_
 	/* An established connection keeps its backend while the backend exists,
 	 * even terminating; a new one (or a gone backend) gets a fresh choice. */
 	struct lb_backend *b = known ? bpf_map_lookup_elem(&lb_backends, &known->backend_id) : 0;
-	if (b && b->ip == known->addr && b->port == known->port) {
+	int fresh = !(b && b->ip == known->addr && b->port == known->port);
+	if (!fresh) {
 		target = *known;
 	} else {
 		__u32 backend_id = 0;
@@ -95,13 +122,17 @@ static __always_inline int lb_dnat_to_backend(struct __sk_buff *skb, struct pkt_
 		target.addr = b->ip;
 		target.port = b->port;
 		target.backend_id = backend_id;
+	}
+	/* The reverse entry on a fresh choice, and again on a SYN that reuses a known
+	 * one: a direct connection on these ports may have removed it since. */
+	if (fresh || lb_is_tcp_syn(pkt)) {
 		struct lb_nat_key rev = {
-			.saddr = b->ip, .daddr = pkt->saddr,
-			.sport = b->port, .dport = pkt->sport, .proto = pkt->proto,
+			.saddr = target.addr, .daddr = pkt->saddr,
+			.sport = target.port, .dport = pkt->sport, .proto = pkt->proto,
 		};
-		struct lb_nat_value vip = { .addr = pkt->daddr, .port = pkt->dport, .backend_id = backend_id };
+		struct lb_nat_value vip = { .addr = pkt->daddr, .port = pkt->dport, .backend_id = target.backend_id };
 		if (bpf_map_update_elem(&lb_nat, &rev, &vip, BPF_ANY) < 0 ||
-		    bpf_map_update_elem(&lb_nat, &fwd, &target, BPF_ANY) < 0)
+		    (fresh && bpf_map_update_elem(&lb_nat, &fwd, &target, BPF_ANY) < 0))
 			return -DROP_CT_MAP_INSERTION_FAILED;
 	}
 	if (lb_rewrite(skb, pkt->proto, 1, pkt->daddr, target.addr, pkt->dport, target.port) < 0)

@@ -128,6 +128,26 @@ TEST_F(ServiceDatapathTest, ReplyFromTheBackendComesBackFromTheVip) {
   EXPECT_TRUE(s.l4_checksum_ok);
 }
 
+// A client reuses a source port at once after a RST; a connection straight to the backend
+// on the ports a translated one used must not get its replies rewritten to the VIP's.
+TEST_F(ServiceDatapathTest, DirectConnectionOnATranslatedOnesPortsKeepsTheBackendsAddress) {
+  service_with_backends(IPPROTO_TCP, 1);
+  ASSERT_EQ(run_from_pod(syn_to_vip(40002), LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_REDIRECT));
+  auto direct = client_.send_to(BACKEND_IPS[0]).tcp(40002, TARGET_PORT, SYN).build();
+  ASSERT_EQ(run_from_pod(direct, LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_REDIRECT));
+  auto reply = client_.receive_from(BACKEND_IPS[0]).tcp(TARGET_PORT, 40002, SYN | ACK).build();
+  RunResult r = run_to_pod(reply, LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, uint32_t(TC_ACT_OK));
+  Seen s = parse(r.output);
+  EXPECT_EQ(s.saddr, BACKEND_IPS[0]);
+  EXPECT_EQ(s.sport, TARGET_PORT);
+  // And the next connection to the VIP from that port is translated both ways again.
+  ASSERT_EQ(run_from_pod(syn_to_vip(40002), LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_REDIRECT));
+  Seen back = parse(run_to_pod(reply, LOOPBACK_IFINDEX).output);
+  EXPECT_EQ(back.saddr, VIP);
+  EXPECT_EQ(back.sport, VIP_PORT);
+}
+
 TEST_F(ServiceDatapathTest, UdpIsTranslatedBothWays) {
   service_with_backends(IPPROTO_UDP, 1);
   RunResult out = run_from_pod(client_.send_to(VIP).udp(5353, VIP_PORT).payload("q").build(), LOOPBACK_IFINDEX);
