@@ -29,6 +29,18 @@ static __always_inline __u16 csum_fold32(__s64 partial)
 	return (__u16)~c;
 }
 
+/* Replaces the frame by `len` bytes of headers after its Ethernet header, with
+ * the MACs swapped, so it goes back where it came from. */
+static __always_inline int bounce(struct __sk_buff *skb, const struct ethhdr *eth, const void *headers, __u32 len)
+{
+	if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, eth->h_source, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, eth->h_dest, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN, headers, len, 0) < 0)
+		return -1;
+	return 0;
+}
+
 static __always_inline int tcp_reset_reply(struct __sk_buff *skb)
 {
 	struct ethhdr eth;
@@ -67,12 +79,7 @@ static __always_inline int tcp_reset_reply(struct __sk_buff *skb)
 	sum = bpf_csum_diff(0, 0, (__be32 *)&h.tcp, sizeof(h.tcp), (__u32)sum);
 	h.tcp.check = csum_fold32(sum);
 
-	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(h), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, 0, eth.h_source, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, eth.h_dest, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0) < 0)
-		return -1;
-	return 0;
+	return bounce(skb, &eth, &h, sizeof(h));
 }
 
 /* RFC 792's destination unreachable header (linux/icmp.h drags in libc headers). */
@@ -115,10 +122,5 @@ static __always_inline int icmp_port_unreachable_reply(struct __sk_buff *skb)
 	h.icmp.checksum = csum_fold32(bpf_csum_diff(0, 0, (__be32 *)&h.icmp,
 						    sizeof(h) - offsetof(struct icmp_unreachable_headers, icmp), 0));
 
-	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(h), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, 0, eth.h_source, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, eth.h_dest, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0) < 0)
-		return -1;
-	return 0;
+	return bounce(skb, &eth, &h, sizeof(h));
 }

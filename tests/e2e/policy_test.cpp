@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 
 #include "e2e/policy_fixture.h"
+#include "example_manifests.h"
 
 namespace pilus::e2e {
 namespace {
@@ -13,97 +14,13 @@ using PolicyMatrix = PolicyTest;
 // They carry no metadata.namespace, so they land in "default": the cases that use them put their
 // pods in the "default" namespace of their own agent, under names unique to the run.
 
-const std::string kSeedAllowHttp = R"yaml(# Autoriser uniquement le port 80
-apiVersion: networking.k8s.io/v1  
-kind: NetworkPolicy  
-metadata:  
-  name: allow-http
-spec:
-  podSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          app: frontend
-    ports:
-    - protocol: TCP
-      port: 80
-)yaml";
+const std::string kSeedAllowHttp = pilus::testing::example_manifest("policies/allow-http.yaml");
 
-const std::string kSeedAllowApiOnly = R"yaml(# Autoriser uniquement GET /api/*
-apiVersion: cilium.io/v2  
-kind: CiliumNetworkPolicy  
-metadata:  
-  name: allow-api-only
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: frontend
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "GET"
-          path: "/api/.*"
-)yaml";
+const std::string kSeedAllowApiOnly = pilus::testing::example_manifest("policies/allow-api-only.yaml");
 
-const std::string kSeedDdosProtection = R"yaml(# N'autoriser que les requ√™tes HTTP GET sur le port 80
-# depuis des sources connues (tout le reste est dropp√© par XDP)
-apiVersion: cilium.io/v2  
-kind: CiliumClusterwideNetworkPolicy  
-metadata:  
-  name: ddos-protection
-spec:
-  endpointSelector: {}
-  ingress:
-  - fromCIDR:
-    - "10.0.0.0/8"
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "GET"
-)yaml";
+const std::string kSeedDdosProtection = pilus::testing::example_manifest("policies/ddos-protection.yaml");
 
-const std::string kSeedZeroTrust = R"yaml(# Default deny all : s√©lectionner tous les endpoints
-# avec des listes de r√®gles vides = aucun trafic autoris√©
-apiVersion: cilium.io/v2  
-kind: CiliumNetworkPolicy  
-metadata:  
-  name: default-deny
-spec:
-  endpointSelector: {}
-  ingress: []
-  egress: []
----
-# Autoriser uniquement les chemins n√©cessaires
-apiVersion: cilium.io/v2  
-kind: CiliumNetworkPolicy  
-metadata:  
-  name: allow-backend-to-db
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  egress:
-  - toEndpoints:
-    - matchLabels:
-        app: postgres
-    toPorts:
-    - ports:
-      - port: "5432"
-        protocol: TCP
-)yaml";
+const std::string kSeedZeroTrust = pilus::testing::example_manifest("policies/zero-trust.yaml");
 
 std::string with_ns(const std::string& text, const std::string& ns) { return fill(text, {{"$NS", ns}}); }
 
@@ -277,24 +194,8 @@ TEST_F(PolicyMatrix, SeedZeroTrustPairWithPostgresIngressLetsBackendReachOnlyPos
   m.allow(node(), b, kTcpPort, "tcp").allow(node(), o, kUdpPort, "udp");
   verify(m.all_answered());
 
-CommandResult applied =   apply_ok(kSeedZeroTrust + R"yaml(---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: allow-db-from-backend
-spec:
-  endpointSelector:
-    matchLabels:
-      app: postgres
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: backend
-    toPorts:
-    - ports:
-      - port: "5432"
-        protocol: TCP
-)yaml");
+  CommandResult applied =
+      apply_ok(kSeedZeroTrust + "---\n" + pilus::testing::example_manifest("policies/zero-trust-db-ingress.yaml"));
   EXPECT_THAT(applied.out, ::testing::Not(HasSubstr("is closed to it"))) << applied.out;
   verify(m);
 }

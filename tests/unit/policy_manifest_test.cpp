@@ -12,6 +12,7 @@
 #include "manifest/object.h"
 #include "policy/policy_conversion.h"
 #include "policy/policy_rule.h"
+#include "example_manifests.h"
 
 namespace pilus::policy {
 namespace {
@@ -77,97 +78,13 @@ const LabelSelector& selector_of(const Peer& p) { return std::get<SelectorPeer>(
 
 // ---------------------------------------------------------------- the seed's policies, verbatim
 
-const std::string kAllowHttp = R"yaml(# Autoriser uniquement le port 80
-apiVersion: networking.k8s.io/v1  
-kind: NetworkPolicy  
-metadata:  
-  name: allow-http
-spec:
-  podSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          app: frontend
-    ports:
-    - protocol: TCP
-      port: 80
-)yaml";
+const std::string kAllowHttp = pilus::testing::example_manifest("policies/allow-http.yaml");
 
-const std::string kAllowApiOnly = R"yaml(# Autoriser uniquement GET /api/*
-apiVersion: cilium.io/v2  
-kind: CiliumNetworkPolicy  
-metadata:  
-  name: allow-api-only
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: frontend
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "GET"
-          path: "/api/.*"
-)yaml";
+const std::string kAllowApiOnly = pilus::testing::example_manifest("policies/allow-api-only.yaml");
 
-const std::string kDdosProtection = R"yaml(# N'autoriser que les requ√™tes HTTP GET sur le port 80
-# depuis des sources connues (tout le reste est dropp√© par XDP)
-apiVersion: cilium.io/v2  
-kind: CiliumClusterwideNetworkPolicy  
-metadata:  
-  name: ddos-protection
-spec:
-  endpointSelector: {}
-  ingress:
-  - fromCIDR:
-    - "10.0.0.0/8"
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "GET"
-)yaml";
+const std::string kDdosProtection = pilus::testing::example_manifest("policies/ddos-protection.yaml");
 
-const std::string kDefaultDenyAndBackendToDb = R"yaml(# Default deny all : s√©lectionner tous les endpoints
-# avec des listes de r√®gles vides = aucun trafic autoris√©
-apiVersion: cilium.io/v2  
-kind: CiliumNetworkPolicy  
-metadata:  
-  name: default-deny
-spec:
-  endpointSelector: {}
-  ingress: []
-  egress: []
----
-# Autoriser uniquement les chemins n√©cessaires
-apiVersion: cilium.io/v2  
-kind: CiliumNetworkPolicy  
-metadata:  
-  name: allow-backend-to-db
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  egress:
-  - toEndpoints:
-    - matchLabels:
-        app: postgres
-    toPorts:
-    - ports:
-      - port: "5432"
-        protocol: TCP
-)yaml";
+const std::string kDefaultDenyAndBackendToDb = pilus::testing::example_manifest("policies/zero-trust.yaml");
 
 TEST(PolicySeed, AllowHttpNetworkPolicy) {
   Object o = parse_one(kAllowHttp);

@@ -19,6 +19,7 @@
 #include "policy/policy_conversion.h"
 #include "policy/policy_resolver.h"
 #include "proxy/l7_policy.h"
+#include "example_manifests.h"
 
 namespace pilus::policy {
 namespace {
@@ -176,24 +177,7 @@ bool starts_with(const std::string& s, const std::string& prefix) { return s.rfi
 
 // ---------------------------------------------------------------- the seed's NetworkPolicy
 
-const std::string kAllowHttp = R"yaml(# Autoriser uniquement le port 80
-apiVersion: networking.k8s.io/v1  
-kind: NetworkPolicy  
-metadata:  
-  name: allow-http
-spec:
-  podSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          app: frontend
-    ports:
-    - protocol: TCP
-      port: 80
-)yaml";
+const std::string kAllowHttp = pilus::testing::example_manifest("policies/allow-http.yaml");
 
 TEST(PolicyResolver, AllowHttpLetsOnlyFrontendPodsOfItsNamespaceReachBackendOnTcp80) {
   Node node;
@@ -876,27 +860,7 @@ spec:
 
 // ---------------------------------------------------------------- L7: proxy redirection
 
-const std::string kAllowApiOnly = R"yaml(apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: allow-api-only
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: frontend
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "GET"
-          path: "/api/.*"
-)yaml";
+const std::string kAllowApiOnly = pilus::testing::example_manifest("policies/allow-api-only.yaml");
 
 const std::string kL4Port80 = R"yaml(apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
