@@ -4,17 +4,17 @@
 # Baselines: iptables-restore of K equivalent rules, and an iptables DROP rule inserted in a
 # router namespace, watched by the same kind of connection.
 #
-# Pods always get a netns, a veth and programs (about a quarter second each here), so P is
-# smaller than 1000: every pod has its own labels, so P pods are P identities.
+# Every pod has its own labels, so P pods are P identities. Pods get a netns, a veth and
+# programs (tens of ms each), so the quick form uses few.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$BENCH_QUICK" = 1 ]; then
   pods=20; policy_counts=(1000); reps=2
 else
-  pods=200; policy_counts=(1000 10000); reps=5
+  pods=1000; policy_counts=(1000 10000); reps=5
 fi
 
-agent_start cp
+AGENT_POD_PREFIX=22 agent_start cp  # room for 1000 pods
 log "controlplane: $pods pods"
 python3 - "$AGENT_NS" "$pods" >"$BENCH_WORK/pods.yaml" <<'PY'
 import json, sys

@@ -97,14 +97,21 @@ json_field() {
   echo "${BASH_REMATCH[1]}"
 }
 
-# A 10.244.X.0/24 no route or address of this node mentions (as the e2e harness picks one).
+# unused_pod_cidr [PREFIX]: a 10.244.X.0/PREFIX (24 by default, down to 22) no route or
+# address of this node mentions (as the e2e harness picks one). X stays below 248: the
+# routed pairs of the benchmarks use 10.244.249-254.
 unused_pod_cidr() {
-  local taken x
+  local prefix=${1:-24} taken x k free
+  local width=$((1 << (24 - prefix)))
   taken=$(ip -4 route show table all; ip -4 addr show)
-  for x in $(shuf -i 200-249); do
-    if ! grep -q "10\.244\.$x\." <<<"$taken"; then echo "10.244.$x.0/24"; return; fi
+  for x in $(seq 200 "$width" $((248 - width)) | shuf); do
+    free=1
+    for k in $(seq 0 $((width - 1))); do
+      grep -q "10\.244\.$((x + k))\." <<<"$taken" && { free=0; break; }
+    done
+    [ "$free" = 1 ] && { echo "10.244.$x.0/$prefix"; return; }
   done
-  echo "no unused 10.244.X.0/24 left" >&2
+  echo "no unused 10.244.X.0/$prefix left" >&2
   return 1
 }
 
@@ -113,7 +120,7 @@ free_loopback_port() {
 }
 
 # agent_start NAME [AGENT FLAGS...]: a private pilus agent (own state dir, socket, pins, device,
-# cgroup, CIDR, metrics port); sets AGENT_SOCKET, AGENT_PID, AGENT_METRICS, AGENT_NS (a pod
+# cgroup, CIDR (a /24, or /$AGENT_POD_PREFIX), metrics port); sets AGENT_SOCKET, AGENT_PID, AGENT_METRICS, AGENT_NS (a pod
 # namespace name unique to this agent), AGENT_CGROUP (its pods' cgroup directory).
 # `pilus cleanup` removes all of it on exit.
 agent_start() {
@@ -124,7 +131,7 @@ agent_start() {
   AGENT_METRICS="127.0.0.1:$(free_loopback_port)"
   AGENT_NS="b$BENCH_TAG"
   local cidr
-  cidr=$(unused_pod_cidr)
+  cidr=$(unused_pod_cidr "${AGENT_POD_PREFIX:-24}")
   "$PILUS" agent --state-dir "$dir/state" --socket "$AGENT_SOCKET" --bpf-root "/sys/fs/bpf/pilus-bench-$BENCH_TAG" \
     --host-device "pb$BENCH_TAG" --cgroup "pilus-bench-$BENCH_TAG" --pod-cidr "$cidr" \
     --metrics-addr "$AGENT_METRICS" "$@" >"$dir/agent.log" 2>&1 &

@@ -20,6 +20,7 @@ benchmarks=(
   "controlplane 60 600"
   "observe 40 180"
   "services 90 480"
+  "l7 40 180"
 )
 
 start=$(date +%s.%N)
