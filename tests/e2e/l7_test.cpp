@@ -164,8 +164,20 @@ class L7Policy : public PolicyTest {
   };
   // One request with curl from the client pod.
   Reply curl(const std::string& method, const std::string& path, int port = 80) {
-    std::string url = "http://" + pod("backend").ip + ":" + std::to_string(port) + path;
-    CommandResult r = run_at(pod("frontend"), {"curl", "-s", "-m", "5", "-X", method, "-w", "\n%{http_code}", url});
+    return curl_url(method, "http://" + pod("backend").ip + ":" + std::to_string(port) + path);
+  }
+  // in_cgroup: curl runs in pilus's cgroup, as a pod's own processes do, so a service VIP is
+  // translated at connect() by the socket load balancer; otherwise per packet by from_pod.
+  Reply curl_url(const std::string& method, const std::string& url, bool in_cgroup = false) {
+    std::vector<std::string> argv = {"curl", "-s", "-m", "5", "-X", method, "-w", "\n%{http_code}", url};
+    CommandResult r;
+    if (in_cgroup) {
+      std::string line = "exec ip netns exec '" + pod("frontend").netns + "'";
+      for (const auto& a : argv) line += " '" + a + "'";
+      r = run_command({"sh", "-c", "echo $$ > '" + agent().cgroup_dir() + "/cgroup.procs' && " + line}, "", 30s);
+    } else {
+      r = run_at(pod("frontend"), argv);
+    }
     Reply reply;
     size_t nl = r.out.rfind('\n');
     if (nl == std::string::npos) return reply;
@@ -422,6 +434,46 @@ spec:
   EXPECT_EQ(post.body, "server POST /api/users 0\n");
   EXPECT_EQ(status()["proxy"]["redirects"].get<int>(), redirects) << "the new connection went straight to the server";
   EXPECT_EQ(status()["proxy"]["redirectEntries"].get<int>(), 0);
+}
+
+TEST_F(L7Policy, ServiceInFrontOfAnL7PolicedPodIsPolicedPerRequestOnBothPaths) {
+  create_http_pods();
+  apply_ok(allow_api_only() + "---\n" + fill(R"yaml(apiVersion: v1
+kind: Service
+metadata:
+  name: backend
+  namespace: $NS
+spec:
+  selector:
+    app: backend
+  ports:
+  - port: 8080
+    targetPort: 80
+    protocol: TCP
+)yaml",
+                                               {{"$NS", ns()}}));
+  CommandResult r = agent().pilus({"get", "services", "backend", "-o", "json"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  std::string vip = nlohmann::json::parse(r.out)["items"][0]["spec"]["clusterIP"];
+  for (bool in_cgroup : {false, true}) {
+    SCOPED_TRACE(in_cgroup ? "socket load balancer" : "per-packet DNAT");
+    Reply get = curl_url("GET", "http://" + vip + ":8080/api/users", in_cgroup);
+    EXPECT_EQ(get.status, 200);
+    EXPECT_EQ(get.body, "server GET /api/users 0\n");
+    Reply post = curl_url("POST", "http://" + vip + ":8080/api/users", in_cgroup);
+    EXPECT_EQ(post.status, 403);
+    EXPECT_EQ(post.body, "Access denied");
+  }
+  // Both denied requests are L7 flows to the backend pod, named as the client asked for it.
+  auto denied = http_flows({"--to-pod", ns() + "/backend", "--verdict", "DROPPED", "--http-method", "POST"});
+  size_t requests = 0;
+  for (const auto& f : denied)
+    if (f["l7"]["type"] == "REQUEST") {
+      requests++;
+      EXPECT_EQ(f["l7"]["http"]["url"], "http://" + vip + ":8080/api/users") << f.dump();
+      EXPECT_EQ(f["source"]["pod_name"], "frontend") << f.dump();
+    }
+  EXPECT_EQ(requests, 2u);
 }
 
 }  // namespace
