@@ -172,8 +172,7 @@ static __always_inline int lb_refuse(struct __sk_buff *skb, struct pkt_ctx *ctx,
 
 	if (reason != DROP_SERVICE_BACKEND_NOT_FOUND)
 		return verdict;
-	if (ctx->pkt.proto == IPPROTO_TCP && (ctx->pkt.tcp_flags & (TCP_BIT_SYN | TCP_BIT_ACK)) == TCP_BIT_SYN &&
-	    tcp_reset_reply(skb) == 0)
+	if (lb_is_tcp_syn(&ctx->pkt) && tcp_reset_reply(skb) == 0)
 		return bpf_redirect(skb->ifindex, 0);
 	if (ctx->pkt.proto == IPPROTO_UDP && icmp_port_unreachable_reply(skb) == 0)
 		return bpf_redirect(skb->ifindex, 0);
