@@ -71,7 +71,7 @@ struct lb_nat_value {
 	__u16 port;
 	__u16 pad;
 	__u32 backend_id; /* forward entry: checked against lb_backends on use */
-	__u32 pad2;
+	__u32 last_used;  /* forward entry of a UDP flow: monotonic seconds of its last datagram */
 };
 
 /* Socket path: what a connected (or sendmsg'd) socket really talks to, so

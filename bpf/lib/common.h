@@ -26,6 +26,7 @@ struct packet {
 	__u8 icmp_code;
 	__u32 length;
 	__u8 ttl;
+	__u16 l4_off; /* where the TCP/UDP/ICMP header starts: after Ethernet and IPv4 with options */
 };
 
 /* One packet's journey through a program: what it is, who sent it, where to. */
@@ -37,6 +38,7 @@ struct pkt_ctx {
 	__u8 dir;          /* enum metric_dir */
 	__u8 is_reply;
 	__u8 policy_match_type; /* set by the policy lookup, for verdict events */
+	__u16 proxy_port;       /* set by the policy lookup: the L7 proxy its allowing entry asks for, or 0 */
 };
 
 #define TCP_BIT_FIN 0x01

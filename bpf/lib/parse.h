@@ -58,6 +58,7 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pk
 	pkt->proto = ip->protocol;
 	pkt->ttl = ip->ttl;
 	void *l4 = (void *)ip + ihl;
+	pkt->l4_off = ETH_HLEN + ihl;
 
 	switch (ip->protocol) {
 	case IPPROTO_TCP: {

@@ -5,7 +5,10 @@
  *       POLICY_ALLOWED_BY_RULE (an entry allowed it), POLICY_ALLOWED_BY_DEFAULT
  *       (no policy selects this direction), or -DROP_POLICY_DENY (a deny rule) /
  *       -DROP_POLICY_DENIED (default deny); ctx->policy_match_type names the
- *       kind of entry that decided (none for the default)
+ *       kind of entry that decided (none for the default), and ctx->proxy_port
+ *       the L7 proxy an allow asks for (the first of the three entries below
+ *       that carries one), or 0; proxy_redirect reads it instead of looking
+ *       the policy up again
  *
  * Order: the longest match for the exact peer identity, then for the peer's
  * CIDR identity (when a policy CIDR holds its address), then for "any
@@ -48,6 +51,7 @@ static __always_inline int policy_check(struct pkt_ctx *ctx, const struct endpoi
 	struct policy_entry *exact = bpf_map_lookup_elem(&policy, &key);
 
 	ctx->policy_match_type = POLICY_MATCH_NONE;
+	ctx->proxy_port = 0;
 	if (exact && (exact->flags & POLICY_F_DENY)) {
 		ctx->policy_match_type = exact->match_type;
 		return -DROP_POLICY_DENY;
@@ -70,6 +74,9 @@ static __always_inline int policy_check(struct pkt_ctx *ctx, const struct endpoi
 	struct policy_entry *allow = exact ? exact : cidr ? cidr : any;
 	if (allow) {
 		ctx->policy_match_type = allow->match_type;
+		ctx->proxy_port = exact && exact->proxy_port ? exact->proxy_port
+				  : cidr && cidr->proxy_port   ? cidr->proxy_port
+				  : any ? any->proxy_port : 0;
 		return POLICY_ALLOWED_BY_RULE;
 	}
 	return (ep->flags & enforced) ? -DROP_POLICY_DENIED : POLICY_ALLOWED_BY_DEFAULT;

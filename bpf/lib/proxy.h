@@ -3,7 +3,8 @@
  * API:
  *   proxy_redirect(skb, ctx, src_ep, dst_ep) -> 0 (not proxied), 1 (DNATed to
  *       the proxy: hand the packet to the host stack) or -drop_reason.
- *       Called by from_pod once policy allowed the packet.
+ *       Called by from_pod once policy_check allowed the packet: its
+ *       ctx->proxy_port is the client's egress answer.
  *   proxy_reverse_nat(skb, pkt) -> 0, or -drop_reason. Called by to_pod before
  *       anything else: rewrites the proxy's replies so they come from the
  *       original server, and updates pkt to match.
@@ -17,7 +18,6 @@
  * the original destination and the client's identity. */
 #pragma once
 
-#include <stddef.h>
 #include <linux/tcp.h>
 
 #include "abi/endpoint.h"
@@ -25,6 +25,7 @@
 #include "abi/proxy.h"
 #include "lib/common.h"
 #include "lib/ipcache.h"
+#include "lib/nat_rewrite.h"
 #include "lib/policy.h"
 
 struct {
@@ -48,20 +49,16 @@ struct {
 	__type(value, struct proxy_origin);
 } proxy_origin SEC(".maps");
 
-#define PROXY_IP_OFF (ETH_HLEN)
-#define PROXY_IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
-#define PROXY_IP_SADDR_OFF (ETH_HLEN + offsetof(struct iphdr, saddr))
-#define PROXY_IP_DADDR_OFF (ETH_HLEN + offsetof(struct iphdr, daddr))
-
-/* The proxy port of the allow entry that covers the packet, or 0 (no entry
- * asks for the proxy, or a deny covers it: policy_check decides those). */
-static __always_inline __u16 policy_proxy_port(__u16 endpoint_id, __u8 dir, __u32 peer_identity,
-					       __u32 peer_cidr_identity, const struct packet *pkt)
+/* The proxy port the server's ingress entry for this packet asks for, or 0 (no
+ * entry asks, or a deny covers it). The client's egress side needs no lookup:
+ * policy_check has just left the answer in ctx->proxy_port. Order as policy_check's. */
+static __always_inline __u16 ingress_proxy_port(__u16 endpoint_id, __u32 peer_identity, __u32 peer_cidr_identity,
+						const struct packet *pkt)
 {
 	struct policy_key key = {
 		.prefixlen = POLICY_PREFIX_FULL,
 		.endpoint_id = endpoint_id,
-		.direction = dir,
+		.direction = METRIC_INGRESS,
 		.identity = peer_identity,
 		.protocol = pkt->proto,
 		.dport = pkt->dport,
@@ -82,35 +79,10 @@ static __always_inline __u16 policy_proxy_port(__u16 endpoint_id, __u8 dir, __u3
 	return 0;
 }
 
-/* Rewrites one address and one port of the packet, fixing both checksums. */
-static __always_inline int proxy_rewrite(struct __sk_buff *skb, __u32 addr_off, __u32 old_addr, __u32 new_addr,
-					 __u32 port_off, __u16 old_port, __u16 new_port)
-{
-	__u32 l4_csum_off = ETH_HLEN + sizeof(struct iphdr) + offsetof(struct tcphdr, check);
-
-	if (bpf_l4_csum_replace(skb, l4_csum_off, old_addr, new_addr, BPF_F_PSEUDO_HDR | sizeof(new_addr)) < 0 ||
-	    bpf_l3_csum_replace(skb, PROXY_IP_CSUM_OFF, old_addr, new_addr, sizeof(new_addr)) < 0 ||
-	    bpf_skb_store_bytes(skb, addr_off, &new_addr, sizeof(new_addr), 0) < 0)
-		return -DROP_CT_TRUNCATED_OR_INVALID_HEADER;
-	if (old_port != new_port &&
-	    (bpf_l4_csum_replace(skb, l4_csum_off, old_port, new_port, sizeof(new_port)) < 0 ||
-	     bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) < 0))
-		return -DROP_CT_TRUNCATED_OR_INVALID_HEADER;
-	return 0;
-}
-
-static __always_inline int ip_has_options(struct __sk_buff *skb)
-{
-	__u8 vihl = 0;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &vihl, 1) < 0)
-		return 1;
-	return (vihl & 0x0f) != 5;
-}
-
 static __always_inline int proxy_redirect(struct __sk_buff *skb, struct pkt_ctx *ctx,
 					  const struct endpoint_info *src, const struct endpoint_info *dst)
 {
-	const struct packet *pkt = &ctx->pkt;
+	struct packet *pkt = &ctx->pkt;
 	__u32 zero = 0;
 
 	if (pkt->proto != IPPROTO_TCP)
@@ -128,13 +100,11 @@ static __always_inline int proxy_redirect(struct __sk_buff *skb, struct pkt_ctx 
 	if (syn) {
 		/* A new connection: the policy of today decides, on both sides. */
 		__u16 flags = 0;
-		proxy_port = policy_proxy_port(src->endpoint_id, METRIC_EGRESS, ctx->dst_identity,
-					       cidr_identity(pkt->daddr), pkt);
+		proxy_port = ctx->proxy_port; /* the client's egress entry, from policy_check */
 		if (proxy_port)
 			flags |= PROXY_F_EGRESS;
 		if (dst) {
-			__u16 in_port = policy_proxy_port(dst->endpoint_id, METRIC_INGRESS, ctx->src_identity,
-							  cidr_identity(pkt->saddr), pkt);
+			__u16 in_port = ingress_proxy_port(dst->endpoint_id, ctx->src_identity, cidr_identity(pkt->saddr), pkt);
 			if (in_port) {
 				flags |= PROXY_F_INGRESS;
 				proxy_port = in_port;
@@ -162,11 +132,7 @@ static __always_inline int proxy_redirect(struct __sk_buff *skb, struct pkt_ctx 
 			return 0;
 		proxy_port = flow->proxy_port;
 	}
-	/* The rewrite below assumes a 20-byte IP header, like the checksum offsets. */
-	if (ip_has_options(skb))
-		return 0;
-	int ret = proxy_rewrite(skb, PROXY_IP_DADDR_OFF, pkt->daddr, cfg->proxy_ip,
-				ETH_HLEN + sizeof(struct iphdr) + offsetof(struct tcphdr, dest), pkt->dport, proxy_port);
+	int ret = nat_rewrite(skb, pkt, NAT_DEST, cfg->proxy_ip, proxy_port);
 	return ret < 0 ? ret : 1;
 }
 
@@ -183,15 +149,7 @@ static __always_inline int proxy_reverse_nat(struct __sk_buff *skb, struct packe
 		.client_ip = pkt->daddr, .client_port = pkt->dport, .proxy_port = pkt->sport,
 	};
 	struct proxy_origin *origin = bpf_map_lookup_elem(&proxy_origin, &okey);
-	if (!origin || ip_has_options(skb))
+	if (!origin)
 		return 0;
-	__u32 orig_daddr = origin->orig_daddr;
-	__u16 orig_dport = origin->orig_dport;
-	int ret = proxy_rewrite(skb, PROXY_IP_SADDR_OFF, pkt->saddr, orig_daddr,
-				ETH_HLEN + sizeof(struct iphdr) + offsetof(struct tcphdr, source), pkt->sport, orig_dport);
-	if (ret < 0)
-		return ret;
-	pkt->saddr = orig_daddr;
-	pkt->sport = orig_dport;
-	return 0;
+	return nat_rewrite(skb, pkt, NAT_SOURCE, origin->orig_daddr, origin->orig_dport);
 }

@@ -90,6 +90,9 @@ void Agent::regenerate_policy() {
   std::vector<uint32_t> fresh_ids = identities_->allocate_cidrs(fresh_text);
   for (size_t i = 0; i < fresh.size(); i++) cidrs[fresh[i]] = fresh_ids[i];
   auto ipcache = datapath_->policy_cidrs();
+  // The datapath searches policy_cidrs only while the count is not 0: raised before adding, set after removing.
+  auto cidr_count = datapath_->policy_cidrs_count();
+  if (cidrs.size() > cidr_identities_.size()) cidr_count.update(0, static_cast<uint32_t>(cidrs.size()));
   for (const auto& [prefix, id] : cidrs)
     ipcache.update(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()},
                    ipcache_value{id, 0});
@@ -99,6 +102,7 @@ void Agent::regenerate_policy() {
     ipcache.erase(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()});
     gone.push_back(id);
   }
+  cidr_count.update(0, static_cast<uint32_t>(cidrs.size()));
   identities_->release_all(gone);
   cidr_identities_ = cidrs;
   input.cidr_identities = cidrs;

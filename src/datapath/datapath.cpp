@@ -108,6 +108,8 @@ Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
           "loading the pod BPF programs (a pinned map with another layout under " + config_.bpf_root +
               " also fails here: run `pilus cleanup`)",
           -err);
+    // Pinned CIDRs from an agent that had no count map must not be hidden by a count of 0.
+    policy_cidrs_count().update(0, static_cast<uint32_t>(policy_cidrs().count()));
     if (config_.pin) {
       pin_program(skel_->progs.from_pod, config_.bpf_root + "/from_pod");
       pin_program(skel_->progs.to_pod, config_.bpf_root + "/to_pod");
@@ -126,6 +128,9 @@ ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.connt
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
 PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
 IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
+PolicyCidrsCountMap Datapath::policy_cidrs_count() const {
+  return {bpf_map__fd(skel_->maps.policy_cidrs_count), "policy_cidrs_count"};
+}
 ProxyConfigMap Datapath::proxy_config() const { return {bpf_map__fd(skel_->maps.proxy_config), "proxy_config"}; }
 ProxyFlowsMap Datapath::proxy_flows() const { return {bpf_map__fd(skel_->maps.proxy_flows), "proxy_flows"}; }
 ProxyOriginMap Datapath::proxy_origin() const { return {bpf_map__fd(skel_->maps.proxy_origin), "proxy_origin"}; }

@@ -54,6 +54,7 @@ using LbNatMap = BpfMap<lb_nat_key, lb_nat_value>;
 using ProxyConfigMap = BpfMap<uint32_t, proxy_config>;
 using ProxyFlowsMap = BpfMap<proxy_flow_key, proxy_flow>;
 using ProxyOriginMap = BpfMap<proxy_origin_key, proxy_origin>;
+using PolicyCidrsCountMap = BpfMap<uint32_t, uint32_t>;
 
 class Datapath {
  public:
@@ -71,6 +72,8 @@ class Datapath {
   MetricsMap metrics() const;
   PolicyMap policy() const;
   IpcacheMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
+  // Prefixes in policy_cidrs at key 0; while it is 0 the datapath does not search the trie.
+  PolicyCidrsCountMap policy_cidrs_count() const;
   size_t policy_max_entries() const;
   // Service load balancing maps, shared with the socket programs (sock_lb.h).
   LbServicesMap lb_services() const;

@@ -154,5 +154,55 @@ TEST_F(ProxyRedirectTest, NoProxyAddressNoRedirect) {
   EXPECT_EQ(daddr_of(client_sends(40005, SYN).output), SERVER_IP);
 }
 
+// The client's own egress policy can ask for the proxy too: policy_check, which judged the
+// SYN, hands its entry's proxy port to proxy_redirect (no second lookup).
+TEST_F(ProxyRedirectTest, ClientEgressProxyEntryRedirectsTheSyn) {
+  server_allows_client_on_80(0);
+  policy_key key{};
+  key.prefixlen = POLICY_PREFIX_FULL;
+  key.endpoint_id = CLIENT_ENDPOINT;
+  key.direction = METRIC_EGRESS;
+  key.identity = SERVER_IDENTITY;
+  key.protocol = IPPROTO_TCP;
+  key.dport = htons(80);
+  policy_entry entry{};
+  entry.proxy_port = htons(PROXY_PORT);
+  datapath().policy().update(key, entry);
+
+  RunResult r = client_sends(40006, SYN);
+  EXPECT_EQ(r.verdict, static_cast<uint32_t>(TC_ACT_OK));
+  EXPECT_EQ(daddr_of(r.output), PROXY_IP);
+  EXPECT_EQ(dport_of(r.output), PROXY_PORT);
+  EXPECT_TRUE(tcp_checksum_ok(r.output));
+  auto origin = datapath().proxy_origin().lookup({ipv4_address(CLIENT_IP), htons(40006), htons(PROXY_PORT)});
+  ASSERT_TRUE(origin.has_value());
+  EXPECT_EQ(origin->flags, PROXY_F_EGRESS);
+
+  // A deny in the client's egress beside it: policy_check drops, nothing reaches the proxy.
+  policy_key any = key;
+  any.identity = 0;
+  policy_entry deny{};
+  deny.flags = POLICY_F_DENY;
+  datapath().policy().update(any, deny);
+  EXPECT_EQ(client_sends(40007, SYN).verdict, static_cast<uint32_t>(TC_ACT_SHOT));
+  EXPECT_FALSE(datapath().proxy_origin().lookup({ipv4_address(CLIENT_IP), htons(40007), htons(PROXY_PORT)}));
+}
+
+// IPv4 options move the TCP header; the shared NAT rewrite finds it, so such a SYN is
+// proxied like any other (it used to bypass the proxy).
+TEST_F(ProxyRedirectTest, SynWithIpOptionsIsRedirectedToo) {
+  server_allows_client_on_80(PROXY_PORT);
+  RunResult r = run_from_pod(client_.send_to(SERVER_IP).ip_options(3).tcp(40008, 80, SYN).payload("x").build(),
+                             LOOPBACK_IFINDEX);
+  EXPECT_EQ(r.verdict, static_cast<uint32_t>(TC_ACT_OK));
+  EXPECT_EQ(daddr_of(r.output), PROXY_IP);
+  const size_t tcp = TCP_OFF + 12;
+  EXPECT_EQ((r.output[tcp + 2] << 8) | r.output[tcp + 3], PROXY_PORT);
+  uint16_t ihl = (r.output[IP_OFF] & 0xf) * 4;
+  EXPECT_EQ(fold(sum16(&r.output[IP_OFF], ihl)), 0xffff) << "IP checksum";
+  uint32_t sum = sum16(&r.output[IP_OFF + 12], 8) + IPPROTO_TCP + static_cast<uint32_t>(r.output.size() - tcp);
+  EXPECT_EQ(fold(sum16(&r.output[tcp], r.output.size() - tcp, sum)), 0xffff) << "TCP checksum";
+}
+
 }  // namespace
 }  // namespace pilus::test

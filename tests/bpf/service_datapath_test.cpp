@@ -1,17 +1,20 @@
 // Service translation on the per-packet path (from_pod DNAT, to_pod reverse
 // NAT) under BPF_PROG_TEST_RUN, with the LB maps written by the agent's own
-// ServiceMaps: output bytes and checksums, stickiness, spreading, and the
-// drop when a service has no backend.
+// ServiceMaps: output bytes and checksums, stickiness, spreading, the drop
+// when a service has no backend, and reverse entries that no longer hold.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "abi/conntrack.h"
 #include "abi/drop_reasons.h"
 #include "abi/events.h"
 #include "abi/metrics.h"
@@ -259,6 +262,118 @@ TEST_F(ServiceDatapathTest, OtherPortsOfTheVipAreNotAService) {
   auto other = client_.send_to(VIP).tcp(45000, 81, SYN).build();
   EXPECT_EQ(run_from_pod(other, LOOPBACK_IFINDEX).verdict, uint32_t(TC_ACT_SHOT));
   EXPECT_EQ(counter(CLIENT_ENDPOINT, DROP_NO_ROUTE_OUTSIDE, METRIC_EGRESS).packets, 1u);
+}
+
+// lb_nat keys as the datapath writes them (network order).
+lb_nat_key nat_key(const char* saddr, const char* daddr, uint16_t sport, uint16_t dport, uint8_t proto) {
+  lb_nat_key k{};
+  k.saddr = ipv4_address(saddr);
+  k.daddr = ipv4_address(daddr);
+  k.sport = htons(sport);
+  k.dport = htons(dport);
+  k.proto = proto;
+  return k;
+}
+
+// A UDP flow to the VIP, then the client talks to the backend directly on the same ports
+// once the forward entry is gone (evicted): the backend's replies keep the backend's address,
+// and the stale reverse entry goes.
+TEST_F(ServiceDatapathTest, DirectUdpOnAServiceFlowsPortsIsNotRewrittenOnceTheForwardEntryIsGone) {
+  service_with_backends(IPPROTO_UDP, 1);
+  ASSERT_EQ(parse(run_from_pod(client_.send_to(VIP).udp(5400, VIP_PORT).build(), LOOPBACK_IFINDEX).output).daddr,
+            BACKEND_IPS[0]);
+  auto reverse = nat_key(BACKEND_IPS[0], CLIENT_IP, TARGET_PORT, 5400, IPPROTO_UDP);
+  ASSERT_TRUE(datapath().lb_nat().lookup(reverse).has_value());
+  ASSERT_TRUE(datapath().lb_nat().erase(nat_key(CLIENT_IP, VIP, 5400, VIP_PORT, IPPROTO_UDP)));
+
+  RunResult direct = run_from_pod(client_.send_to(BACKEND_IPS[0]).udp(5400, TARGET_PORT).build(), LOOPBACK_IFINDEX);
+  ASSERT_EQ(direct.verdict, uint32_t(TC_ACT_REDIRECT));
+  EXPECT_EQ(parse(direct.output).daddr, BACKEND_IPS[0]);
+  RunResult reply =
+      run_to_pod(client_.receive_from(BACKEND_IPS[0]).udp(TARGET_PORT, 5400).payload("a").build(), LOOPBACK_IFINDEX);
+  EXPECT_EQ(reply.verdict, uint32_t(TC_ACT_OK));
+  Seen s = parse(reply.output);
+  EXPECT_EQ(s.saddr, BACKEND_IPS[0]);
+  EXPECT_EQ(s.sport, TARGET_PORT);
+  EXPECT_TRUE(s.l4_checksum_ok);
+  EXPECT_FALSE(datapath().lb_nat().lookup(reverse).has_value()) << "the stale reverse entry is deleted";
+}
+
+// The client's port to the VIP now maps to another backend (the first was removed): a
+// direct datagram to the first backend on the old ports is answered from that backend.
+TEST_F(ServiceDatapathTest, DirectUdpIsNotRewrittenWhenTheForwardEntryNamesAnotherBackend) {
+  auto frontend = [&](std::vector<size_t> backends) {
+    service::Frontend f;
+    f.service = "default/dns";
+    f.vip = ip(VIP);
+    f.port = VIP_PORT;
+    f.proto = IPPROTO_UDP;
+    for (size_t i : backends) f.backends.push_back({"default/dns-" + std::to_string(i), ip(BACKEND_IPS[i]), TARGET_PORT});
+    maps_->sync({f}, {});
+  };
+  frontend({0});
+  ASSERT_EQ(parse(run_from_pod(client_.send_to(VIP).udp(5401, VIP_PORT).build(), LOOPBACK_IFINDEX).output).daddr,
+            BACKEND_IPS[0]);
+  frontend({1});
+  ASSERT_EQ(parse(run_from_pod(client_.send_to(VIP).udp(5401, VIP_PORT).build(), LOOPBACK_IFINDEX).output).daddr,
+            BACKEND_IPS[1]);
+
+  run_from_pod(client_.send_to(BACKEND_IPS[0]).udp(5401, TARGET_PORT).build(), LOOPBACK_IFINDEX);
+  Seen old = parse(
+      run_to_pod(client_.receive_from(BACKEND_IPS[0]).udp(TARGET_PORT, 5401).build(), LOOPBACK_IFINDEX).output);
+  EXPECT_EQ(old.saddr, BACKEND_IPS[0]);
+  EXPECT_EQ(old.sport, TARGET_PORT);
+  // The live flow's replies still come from the VIP.
+  Seen live = parse(
+      run_to_pod(client_.receive_from(BACKEND_IPS[1]).udp(TARGET_PORT, 5401).build(), LOOPBACK_IFINDEX).output);
+  EXPECT_EQ(live.saddr, VIP);
+  EXPECT_EQ(live.sport, VIP_PORT);
+}
+
+// UDP has no end: a flow to the VIP that sent nothing for the UDP conntrack lifetime is over,
+// so a reply on its ports is not rewritten; a new datagram to the VIP brings it back.
+TEST_F(ServiceDatapathTest, UdpServiceFlowIdleForAConntrackLifetimeNoLongerRewritesReplies) {
+  service_with_backends(IPPROTO_UDP, 1);
+  ASSERT_EQ(run_from_pod(client_.send_to(VIP).udp(5402, VIP_PORT).build(), LOOPBACK_IFINDEX).verdict,
+            uint32_t(TC_ACT_REDIRECT));
+  auto forward = nat_key(CLIENT_IP, VIP, 5402, VIP_PORT, IPPROTO_UDP);
+  std::optional<lb_nat_value> chosen = datapath().lb_nat().lookup(forward);
+  ASSERT_TRUE(chosen.has_value());
+  EXPECT_GE(chosen->last_used + 1, mono_seconds());
+  chosen->last_used = mono_seconds() - CT_LIFETIME_NONTCP - 2;
+  datapath().lb_nat().update(forward, *chosen);
+
+  auto reply = client_.receive_from(BACKEND_IPS[0]).udp(TARGET_PORT, 5402).payload("a").build();
+  Seen stale = parse(run_to_pod(reply, LOOPBACK_IFINDEX).output);
+  EXPECT_EQ(stale.saddr, BACKEND_IPS[0]);
+  EXPECT_FALSE(datapath().lb_nat().lookup(nat_key(BACKEND_IPS[0], CLIENT_IP, TARGET_PORT, 5402, IPPROTO_UDP)));
+
+  ASSERT_EQ(parse(run_from_pod(client_.send_to(VIP).udp(5402, VIP_PORT).build(), LOOPBACK_IFINDEX).output).daddr,
+            BACKEND_IPS[0]);
+  Seen again = parse(run_to_pod(reply, LOOPBACK_IFINDEX).output);
+  EXPECT_EQ(again.saddr, VIP);
+  EXPECT_EQ(again.sport, VIP_PORT);
+  EXPECT_TRUE(again.l4_checksum_ok);
+}
+
+// The normal reply path, many packets each way, TCP and UDP: every reply keeps getting the VIP.
+TEST_F(ServiceDatapathTest, EveryReplyOfALiveServiceFlowComesFromTheVip) {
+  for (uint8_t proto : {uint8_t(IPPROTO_TCP), uint8_t(IPPROTO_UDP)}) {
+    service_with_backends(proto, 1);
+    for (int i = 0; i < 3; i++) {
+      auto out = proto == IPPROTO_TCP
+                     ? client_.send_to(VIP).tcp(5403, VIP_PORT, i == 0 ? SYN : ACK).build()
+                     : client_.send_to(VIP).udp(5403, VIP_PORT).payload("q").build();
+      ASSERT_EQ(parse(run_from_pod(out, LOOPBACK_IFINDEX).output).daddr, BACKEND_IPS[0]);
+      auto back = proto == IPPROTO_TCP
+                      ? client_.receive_from(BACKEND_IPS[0]).tcp(TARGET_PORT, 5403, i == 0 ? SYN | ACK : ACK).build()
+                      : client_.receive_from(BACKEND_IPS[0]).udp(TARGET_PORT, 5403).payload("a").build();
+      Seen s = parse(run_to_pod(back, LOOPBACK_IFINDEX).output);
+      EXPECT_EQ(s.saddr, VIP) << int(proto) << " packet " << i;
+      EXPECT_EQ(s.sport, VIP_PORT);
+      EXPECT_TRUE(s.l4_checksum_ok);
+    }
+  }
 }
 
 // --lb-algorithm random: a random Maglev slot per new connection, still one
