@@ -404,20 +404,28 @@ std::vector<Document> parse_documents(const Source& s) {
   if (size_t bad = invalid_utf8_at(s.text); bad != std::string_view::npos) {
     fail("{}: line {}: not valid UTF-8", s.name, line_of_offset(s.text, bad));
   }
-  // One document at a time when the stream allows it (see yaml_stream.h); any YAML error there is
-  // reported by the whole-stream parse below, as before.
+  // One document at a time when the stream allows it (see yaml_stream.h). Errors come out as
+  // when the stream is parsed whole: a YAML syntax error anywhere is reported by the whole-stream
+  // parse below, and only without one the first document's own error.
   if (auto chunks = split_yaml_stream(s.text)) {
     std::vector<Document> docs;
+    std::optional<Error> first_error;
     int index = 0;
     try {
       for (const YamlChunk& chunk : *chunks) {
         for (const YAML::Node& node : YAML::LoadAll(std::string(chunk.text))) {
           ++index;
-          if (node.IsNull()) continue;
-          Converter converter(s.name, chunk.first_line);
-          docs.push_back(make_document(converter.convert(node, 0), s.name, index));
+          if (node.IsNull() || first_error) continue;
+          try {
+            Converter converter(s.name, chunk.first_line);
+            docs.push_back(make_document(converter.convert(node, 0), s.name, index));
+          } catch (const Error& e) {
+            first_error = e;
+            docs.clear();
+          }
         }
       }
+      if (first_error) throw *first_error;
       return docs;
     } catch (const YAML::Exception&) {
     }

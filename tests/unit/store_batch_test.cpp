@@ -57,7 +57,7 @@ TEST_F(WriteBatchTest, CommitMakesEveryChangeVisible) {
   store.put("services", "default/kept", 2);
   WriteBatch batch;
   batch.put("services", "default/new", {{"vip", "10.96.0.10"}});
-  batch.put("policies", "CiliumNetworkPolicy/default/p", {{"spec", {}}});
+  batch.put("policies", "CiliumNetworkPolicy/default/p", {{"spec", json::object()}});
   batch.erase("services", "default/old");
   batch.erase("services", "never/existed");
   batch.erase("never-written", "x");
