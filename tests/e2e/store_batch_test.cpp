@@ -61,6 +61,7 @@ TEST(StoreBatches, ARefusedApplyLeavesTheStoreAsBefore) {
 
 TEST(StoreBatches, ARefusedApplyUndoesWhatACreatedPodCommitted) {
   TestAgent agent;
+  const std::set<std::string> namespaces_before = namespace_names(agent);
   const std::string other = agent.ns() + "-x";
   // The good pod is committed as soon as it exists, with the namespace staged before it; the
   // broken pod's failure must take both off the disk again.
@@ -70,7 +71,8 @@ TEST(StoreBatches, ARefusedApplyUndoesWhatACreatedPodCommitted) {
   EXPECT_NE(r.exit_code, 0) << r.describe();
 
   agent.restart(SIGKILL);
-  EXPECT_EQ(namespace_names(agent), std::set<std::string>{"default"});
+  EXPECT_EQ(namespace_names(agent), namespaces_before);
+  EXPECT_FALSE(namespaces_before.count(other));
   EXPECT_TRUE(agent.pods().empty()) << agent.pods().dump();
   EXPECT_TRUE(items(agent, "services").empty()) << items(agent, "services").dump();
   EXPECT_TRUE(netns_with_prefix("pl-" + other).empty());
@@ -78,22 +80,24 @@ TEST(StoreBatches, ARefusedApplyUndoesWhatACreatedPodCommitted) {
 
 TEST(StoreBatches, ABigApplyAndABigDeleteSurviveACrash) {
   TestAgent agent({.agent_args = {"--lb-max-services", "400"}});
-  std::vector<std::string> docs = {namespace_yaml(agent.ns())};
+  const std::set<std::string> namespaces_before = namespace_names(agent);
+  std::vector<std::string> docs = {namespace_yaml(agent.ns() + "-x")};
   for (int i = 0; i < 300; ++i) {
-    docs.push_back(service_yaml(agent.ns(), "svc-" + std::to_string(i)));
-    docs.push_back(policy_yaml(agent.ns(), "p-" + std::to_string(i), 1));
+    docs.push_back(service_yaml(agent.ns() + "-x", "svc-" + std::to_string(i)));
+    docs.push_back(policy_yaml(agent.ns() + "-x", "p-" + std::to_string(i), 1));
   }
   const std::string all = join_documents(docs);
   agent.apply(all);
   agent.restart(SIGKILL);
   EXPECT_EQ(items(agent, "services").size(), 300u);
   EXPECT_EQ(items(agent, "policies").size(), 300u);
+  EXPECT_TRUE(namespace_names(agent).count(agent.ns() + "-x"));
 
   agent.remove(all);
   agent.restart(SIGKILL);
   EXPECT_TRUE(items(agent, "services").empty());
   EXPECT_TRUE(items(agent, "policies").empty());
-  EXPECT_EQ(namespace_names(agent), std::set<std::string>{"default"});
+  EXPECT_EQ(namespace_names(agent), namespaces_before);
 }
 
 }  // namespace
