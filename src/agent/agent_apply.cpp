@@ -262,6 +262,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
   // delete is not all or nothing: what was removed from memory is committed even on a failure.
   store::WriteBatch writes;
   BatchScope batch_scope(batch_, writes);
+  CommitOnUnwind commit_on_unwind(store_, writes);
   auto delete_pod = [&](const std::string& key) {
     PodState& st = pods_.at(key);
     destroy_endpoint(st.ep);
@@ -280,74 +281,65 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       if ((pod && pod->ns + "/" + pod->name == key) || (ns && ns->name == st.ep.ns)) st.leaving = leaving = true;
     }
   }
-  try {
-    if (leaving) sync_services();
-    // Pods first, then namespaces (which take their remaining pods with them).
-    for (const auto& [doc, obj] : objects) {
-      const auto* pod = std::get_if<manifest::Pod>(&obj);
-      if (!pod) continue;
-      const std::string key = pod->ns + "/" + pod->name;
-      if (pods_.count(key))
-        delete_pod(key);
-      else
-        results.push_back(result("Pod", pod->ns, pod->name, "not found"));
+  if (leaving) sync_services();
+  // Pods first, then namespaces (which take their remaining pods with them).
+  for (const auto& [doc, obj] : objects) {
+    const auto* pod = std::get_if<manifest::Pod>(&obj);
+    if (!pod) continue;
+    const std::string key = pod->ns + "/" + pod->name;
+    if (pods_.count(key))
+      delete_pod(key);
+    else
+      results.push_back(result("Pod", pod->ns, pod->name, "not found"));
+  }
+  for (const auto& [doc, obj] : objects) {
+    const auto* svc = std::get_if<manifest::Service>(&obj);
+    if (!svc) continue;
+    if (services_.count(svc->ns + "/" + svc->name))
+      delete_service(svc->ns + "/" + svc->name, results);
+    else
+      results.push_back(result("Service", svc->ns, svc->name, "not found"));
+  }
+  for (const auto& [doc, obj] : objects) {
+    if (!policy::is_policy(obj)) continue;
+    const std::string key = policy_key_of(doc);
+    const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
+    if (policies_.erase(key)) {
+      store_erase("policies", key);
+      results.push_back(result(doc.kind, ns, doc.name(), "deleted"));
+    } else {
+      results.push_back(result(doc.kind, ns, doc.name(), "not found"));
     }
-    for (const auto& [doc, obj] : objects) {
-      const auto* svc = std::get_if<manifest::Service>(&obj);
-      if (!svc) continue;
-      if (services_.count(svc->ns + "/" + svc->name))
-        delete_service(svc->ns + "/" + svc->name, results);
-      else
-        results.push_back(result("Service", svc->ns, svc->name, "not found"));
-    }
-    for (const auto& [doc, obj] : objects) {
-      if (!policy::is_policy(obj)) continue;
-      const std::string key = policy_key_of(doc);
-      const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
-      if (policies_.erase(key)) {
-        store_erase("policies", key);
-        results.push_back(result(doc.kind, ns, doc.name(), "deleted"));
+  }
+  for (const auto& [doc, obj] : objects) {
+    const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
+    if (!ns) continue;
+    std::vector<std::string> keys;
+    for (const auto& [key, st] : pods_)
+      if (st.ep.ns == ns->name) keys.push_back(key);
+    for (const auto& key : keys) delete_pod(key);
+    keys.clear();
+    for (const auto& [key, st] : services_)
+      if (st.svc.ns == ns->name) keys.push_back(key);
+    for (const auto& key : keys) delete_service(key, results);
+    // Like Kubernetes, a namespace takes its namespaced policies with it.
+    for (auto it = policies_.begin(); it != policies_.end();) {
+      const auto& pdoc = it->second.doc;
+      if (manifest::is_namespaced_kind(pdoc.kind) && pdoc.ns() == ns->name) {
+        store_erase("policies", it->first);
+        results.push_back(result(pdoc.kind, ns->name, pdoc.name(), "deleted"));
+        it = policies_.erase(it);
       } else {
-        results.push_back(result(doc.kind, ns, doc.name(), "not found"));
+        ++it;
       }
     }
-    for (const auto& [doc, obj] : objects) {
-      const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
-      if (!ns) continue;
-      std::vector<std::string> keys;
-      for (const auto& [key, st] : pods_)
-        if (st.ep.ns == ns->name) keys.push_back(key);
-      for (const auto& key : keys) delete_pod(key);
-      keys.clear();
-      for (const auto& [key, st] : services_)
-        if (st.svc.ns == ns->name) keys.push_back(key);
-      for (const auto& key : keys) delete_service(key, results);
-      // Like Kubernetes, a namespace takes its namespaced policies with it.
-      for (auto it = policies_.begin(); it != policies_.end();) {
-        const auto& pdoc = it->second.doc;
-        if (manifest::is_namespaced_kind(pdoc.kind) && pdoc.ns() == ns->name) {
-          store_erase("policies", it->first);
-          results.push_back(result(pdoc.kind, ns->name, pdoc.name(), "deleted"));
-          it = policies_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      if (namespaces_.erase(ns->name)) {
-        namespace_docs_.erase(ns->name);
-        store_erase("namespaces", ns->name);
-        results.push_back(result("Namespace", "", ns->name, "deleted"));
-      } else {
-        results.push_back(result("Namespace", "", ns->name, "not found"));
-      }
+    if (namespaces_.erase(ns->name)) {
+      namespace_docs_.erase(ns->name);
+      store_erase("namespaces", ns->name);
+      results.push_back(result("Namespace", "", ns->name, "deleted"));
+    } else {
+      results.push_back(result("Namespace", "", ns->name, "not found"));
     }
-  } catch (...) {
-    try {
-      store_.commit(writes);
-    } catch (const std::exception& e) {
-      spdlog::error("saving a failed delete's changes: {}", e.what());
-    }
-    throw;
   }
   store_.commit(writes);
   regenerate_policy();
