@@ -199,7 +199,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       }
       std::optional<PolicyState> old;
       if (it != policies_.end()) old = it->second;
-      policies_.insert_or_assign(key, PolicyState{doc, converted[key]});
+      policies_.insert_or_assign(key, PolicyState{doc, std::move(converted[key])});  // not a second copy of every rule
       store_put("policies", key, doc.body);
       undo.add([this, key, old] {
         if (old) {

@@ -10,6 +10,7 @@ void WriteBatch::put(const std::string& collection, const std::string& key, cons
   std::string text;
   try {
     text = encode_document(value);
+    text.shrink_to_fit();  // staged by the thousand: no spare capacity each
   } catch (const nlohmann::json::exception& e) {
     fail("store: cannot encode {}/{}: {}", collection, key, e.what());
   }
