@@ -1,4 +1,5 @@
 #include "agent/agent.h"
+#include "agent/batch_scope.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -116,18 +117,23 @@ void Agent::restore() {
     namespaces_[name] = std::get<manifest::NamespaceObject>(manifest::parse_object(doc));
     namespace_docs_.emplace(name, doc);
   }
-  for (auto& [key, body] : store_.list("pods")) {
-    manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
-    manifest::Pod pod = std::get<manifest::Pod>(manifest::parse_object(doc));
-    endpoint::Endpoint ep = endpoint::endpoint_from_json(body.at("endpoint"));
-    try {
-      adopt_endpoint(ep, pod);
-      pods_.insert_or_assign(key, PodState{doc, pod, ep});
-      save_pod(doc, ep);
-    } catch (const std::exception& e) {
-      spdlog::error("cannot restore pod {}: {}", key, e.what());
-      throw;
+  {
+    store::WriteBatch writes;  // the adopted pods' updated endpoints, saved together
+    BatchScope batch_scope(batch_, writes);
+    for (auto& [key, body] : store_.list("pods")) {
+      manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
+      manifest::Pod pod = std::get<manifest::Pod>(manifest::parse_object(doc));
+      endpoint::Endpoint ep = endpoint::endpoint_from_json(body.at("endpoint"));
+      try {
+        adopt_endpoint(ep, pod);
+        pods_.insert_or_assign(key, PodState{doc, pod, ep});
+        save_pod(doc, ep);
+      } catch (const std::exception& e) {
+        spdlog::error("cannot restore pod {}: {}", key, e.what());
+        throw;
+      }
     }
+    store_.commit(writes);
   }
   for (auto& [key, body] : store_.list("policies")) {
     manifest::Document doc = manifest::document_from_json(body, "store");

@@ -127,12 +127,18 @@ class Agent {
   void update_proxy_policy();  // caller holds mutex_
   nlohmann::json proxy_status() const;
 
+  // Store writes (agent_store.cpp): into *batch_ while an apply, delete or restore runs,
+  // straight to disk otherwise. Caller holds mutex_.
+  void store_put(const std::string& collection, const std::string& key, const nlohmann::json& value);
+  void store_erase(const std::string& collection, const std::string& key);
+
   void maintenance_loop();
   void reap_pod_processes();
 
   AgentConfig config_;
   std::vector<datapath::KernelFeature> features_;
   store::FileStore store_;
+  store::WriteBatch* batch_ = nullptr;  // see store_put
   std::unique_ptr<datapath::Datapath> datapath_;
   std::unique_ptr<identity::IdentityAllocator> identities_;
   endpoint::Ipam ipam_;

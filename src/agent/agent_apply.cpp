@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/agent.h"
+#include "agent/batch_scope.h"
 #include "common/error.h"
 #include "policy/policy_conversion.h"
 
@@ -94,6 +95,12 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
 
   nlohmann::json results = nlohmann::json::array();
   UndoLog undo;
+  // Store writes are staged and committed once, after the datapath took the change: one round of
+  // syncs for the whole apply. A created pod is the exception (its network exists as soon as it
+  // is made, so the store must know it at once): it commits what is staged so far.
+  store::WriteBatch writes;
+  BatchScope batch_scope(batch_, writes);
+  bool wrote_to_disk = false;  // some commit of this apply started: a rollback must write too
   try {
     for (const auto& [doc, obj] : objects) {
       const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
@@ -115,16 +122,16 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       };
       namespaces_.insert_or_assign(ns->name, *ns);
       namespace_docs_.insert_or_assign(ns->name, doc);
-      store_.put("namespaces", ns->name, doc.body);
+      store_put("namespaces", ns->name, doc.body);
       undo.add([this, name = ns->name, old, old_doc, relabel_pods] {
         if (old) {
           namespaces_.insert_or_assign(name, *old);
           namespace_docs_.insert_or_assign(name, *old_doc);
-          store_.put("namespaces", name, old_doc->body);
+          store_put("namespaces", name, old_doc->body);
         } else {
           namespaces_.erase(name);
           namespace_docs_.erase(name);
-          store_.erase("namespaces", name);
+          store_erase("namespaces", name);
         }
         relabel_pods();
       });
@@ -165,10 +172,12 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       }
       pods_.insert_or_assign(key, PodState{doc, *pod, ep});
       save_pod(doc, ep);
+      wrote_to_disk = true;
+      store_.commit(writes);
       undo.add([this, key] {
         destroy_endpoint(pods_.at(key).ep);
         pods_.erase(key);
-        store_.erase("pods", key);
+        store_erase("pods", key);
       });
       results.push_back(result("Pod", pod->ns, pod->name, "created"));
     }
@@ -190,21 +199,23 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       }
       std::optional<PolicyState> old;
       if (it != policies_.end()) old = it->second;
-      policies_.insert_or_assign(key, PolicyState{doc, converted[key]});
-      store_.put("policies", key, doc.body);
+      policies_.insert_or_assign(key, PolicyState{doc, std::move(converted[key])});  // not a second copy of every rule
+      store_put("policies", key, doc.body);
       undo.add([this, key, old] {
         if (old) {
           policies_.insert_or_assign(key, *old);
-          store_.put("policies", key, old->doc.body);
+          store_put("policies", key, old->doc.body);
         } else {
           policies_.erase(key);
-          store_.erase("policies", key);
+          store_erase("policies", key);
         }
       });
       results.push_back(result(doc.kind, ns, doc.name(), old ? "configured" : "created"));
     }
     regenerate_policy();
     sync_services();
+    wrote_to_disk = wrote_to_disk || !writes.empty();
+    store_.commit(writes);
     std::set<std::string> applied;
     for (const auto& [doc, obj] : objects)
       if (policy::is_policy(obj))
@@ -214,7 +225,16 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
     if (!notes.empty()) response["notes"] = notes;
     return response;
   } catch (...) {
+    // What was only staged never reaches the disk; the undo steps stage the old documents, which
+    // need writing only if part of this apply was committed.
+    writes.clear();
     undo.rollback();
+    try {
+      if (wrote_to_disk) store_.commit(writes);
+    } catch (const std::exception& e) {
+      spdlog::error("restoring the store after a failed apply: {}", e.what());
+    }
+    writes.clear();
     try {
       regenerate_policy();
     } catch (const std::exception& e) {
@@ -238,10 +258,16 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       fail("{}: the default namespace cannot be deleted", doc.describe());
   }
   nlohmann::json results = nlohmann::json::array();
+  // Erases are staged and committed once (a deleted pod's at once: its network is gone).
+  // delete is not all or nothing: what was removed from memory is committed even on a failure.
+  store::WriteBatch writes;
+  BatchScope batch_scope(batch_, writes);
+  CommitOnUnwind commit_on_unwind(store_, writes);
   auto delete_pod = [&](const std::string& key) {
     PodState& st = pods_.at(key);
     destroy_endpoint(st.ep);
-    store_.erase("pods", key);
+    store_erase("pods", key);
+    store_.commit(writes);
     results.push_back(result("Pod", st.ep.ns, st.ep.name, "deleted"));
     pods_.erase(key);
   };
@@ -279,7 +305,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     const std::string key = policy_key_of(doc);
     const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
     if (policies_.erase(key)) {
-      store_.erase("policies", key);
+      store_erase("policies", key);
       results.push_back(result(doc.kind, ns, doc.name(), "deleted"));
     } else {
       results.push_back(result(doc.kind, ns, doc.name(), "not found"));
@@ -300,7 +326,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     for (auto it = policies_.begin(); it != policies_.end();) {
       const auto& pdoc = it->second.doc;
       if (manifest::is_namespaced_kind(pdoc.kind) && pdoc.ns() == ns->name) {
-        store_.erase("policies", it->first);
+        store_erase("policies", it->first);
         results.push_back(result(pdoc.kind, ns->name, pdoc.name(), "deleted"));
         it = policies_.erase(it);
       } else {
@@ -309,12 +335,13 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     }
     if (namespaces_.erase(ns->name)) {
       namespace_docs_.erase(ns->name);
-      store_.erase("namespaces", ns->name);
+      store_erase("namespaces", ns->name);
       results.push_back(result("Namespace", "", ns->name, "deleted"));
     } else {
       results.push_back(result("Namespace", "", ns->name, "not found"));
     }
   }
+  store_.commit(writes);
   regenerate_policy();
   sync_services();
   return {{"results", results}};

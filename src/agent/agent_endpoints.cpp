@@ -29,7 +29,7 @@ uint16_t Agent::allocate_endpoint_id() const {
 }
 
 void Agent::save_pod(const manifest::Document& doc, const endpoint::Endpoint& ep) {
-  store_.put("pods", ep.key(), {{"manifest", doc.body}, {"endpoint", endpoint::to_json(ep)}});
+  store_put("pods", ep.key(), {{"manifest", doc.body}, {"endpoint", endpoint::to_json(ep)}});
 }
 
 void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {

@@ -80,7 +80,7 @@ void Agent::apply_service(const manifest::Document& doc, const manifest::Service
                           const AddUndo& add_undo) {
   const std::string key = svc.ns + "/" + svc.name;
   auto save = [this](const std::string& k, const ServiceState& st) {
-    store_.put("services", k, {{"manifest", st.doc.body}, {"vip", endpoint::to_string(st.vip)}});
+    store_put("services", k, {{"manifest", st.doc.body}, {"vip", endpoint::to_string(st.vip)}});
   };
   if (auto it = services_.find(key); it != services_.end()) {
     if (it->second.doc.body == doc.body) {
@@ -109,7 +109,7 @@ void Agent::apply_service(const manifest::Document& doc, const manifest::Service
   save(key, services_.at(key));
   add_undo([this, key, vip] {
     services_.erase(key);
-    store_.erase("services", key);
+    store_erase("services", key);
     vips_.release(vip);
   });
   results.push_back(result(svc.ns, svc.name, "created"));
@@ -119,7 +119,7 @@ void Agent::delete_service(const std::string& key, nlohmann::json& results) {
   auto it = services_.find(key);
   if (it == services_.end()) return;
   vips_.release(it->second.vip);
-  store_.erase("services", key);
+  store_erase("services", key);
   results.push_back(result(it->second.svc.ns, it->second.svc.name, "deleted"));
   services_.erase(it);
 }

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "manifest/object.h"
 #include "manifest/validation.h"
+#include "manifest/yaml_stream.h"
 
 namespace pilus::manifest {
 
@@ -201,7 +202,8 @@ const std::string kTagPrefix = "tag:yaml.org,2002:";
 // JSON cannot express faithfully.
 class Converter {
  public:
-  explicit Converter(const std::string& source) : source_(source) {}
+  // first_line: where the parsed text starts in the source (0-based), for error lines.
+  Converter(const std::string& source, int first_line) : source_(source), first_line_(first_line) {}
 
   json convert(const YAML::Node& n, int depth) {
     // Aliases can build cycles and exponential expansions ("billion laughs").
@@ -235,7 +237,7 @@ class Converter {
     std::string message = fmt::format(format, std::forward<Args>(args)...);
     const YAML::Mark mark = n.Mark();
     if (mark.is_null()) fail("{}: {}", source_, message);
-    fail("{}: line {}: {}", source_, mark.line + 1, message);
+    fail("{}: line {}: {}", source_, first_line_ + mark.line + 1, message);
   }
 
   void check_collection_tag(const YAML::Node& n, const std::string& core) {
@@ -311,6 +313,7 @@ class Converter {
   }
 
   const std::string& source_;
+  int first_line_ = 0;
   size_t nodes_ = 0;
 };
 
@@ -401,6 +404,32 @@ std::vector<Document> parse_documents(const Source& s) {
   if (size_t bad = invalid_utf8_at(s.text); bad != std::string_view::npos) {
     fail("{}: line {}: not valid UTF-8", s.name, line_of_offset(s.text, bad));
   }
+  // One document at a time when the stream allows it (see yaml_stream.h). Errors come out as
+  // when the stream is parsed whole: a YAML syntax error anywhere is reported by the whole-stream
+  // parse below, and only without one the first document's own error.
+  if (auto chunks = split_yaml_stream(s.text)) {
+    std::vector<Document> docs;
+    std::optional<Error> first_error;
+    int index = 0;
+    try {
+      for (const YamlChunk& chunk : *chunks) {
+        for (const YAML::Node& node : YAML::LoadAll(std::string(chunk.text))) {
+          ++index;
+          if (node.IsNull() || first_error) continue;
+          try {
+            Converter converter(s.name, chunk.first_line);
+            docs.push_back(make_document(converter.convert(node, 0), s.name, index));
+          } catch (const Error& e) {
+            first_error = e;
+            docs.clear();
+          }
+        }
+      }
+      if (first_error) throw *first_error;
+      return docs;
+    } catch (const YAML::Exception&) {
+    }
+  }
   std::vector<YAML::Node> nodes;
   try {
     nodes = YAML::LoadAll(s.text);
@@ -411,7 +440,7 @@ std::vector<Document> parse_documents(const Source& s) {
   std::vector<Document> docs;
   for (size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].IsNull()) continue;
-    Converter converter(s.name);
+    Converter converter(s.name, 0);
     json body = converter.convert(nodes[i], 0);
     docs.push_back(make_document(std::move(body), s.name, static_cast<int>(i + 1)));
   }

@@ -35,15 +35,6 @@ int hex_value(char c) {
   return -1;  // lower case is never produced, so it would not round-trip
 }
 
-void validate_collection(const std::string& collection) {
-  if (collection.empty() || collection.size() > 64 || collection.front() == '-')
-    fail("store: invalid collection name \"{}\"", collection);
-  for (unsigned char c : collection) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-      fail("store: invalid collection name \"{}\" (allowed: a-z 0-9 _ -)", collection);
-  }
-}
-
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -123,6 +114,25 @@ std::optional<nlohmann::json> read_document(const std::string& path) {
   }
 }
 
+// A new temp file in dir holding text, flushed to disk first when sync is set; removed again if
+// anything fails. Returns its path.
+std::string write_temp_file(const std::string& dir, const std::string& text, bool sync) {
+  static std::atomic<uint64_t> temp_counter{0};
+  std::string temp = dir + "/" + std::string(kTempPrefix) + std::to_string(::getpid()) + "-" +
+                     std::to_string(temp_counter++);
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) throw system_error("store: cannot create " + temp, errno);
+  try {
+    write_all(fd.get(), text, temp);
+    if (sync && ::fsync(fd.get()) != 0) throw system_error("store: cannot fsync " + temp, errno);
+    if (fd.close() != 0) throw system_error("store: cannot close " + temp, errno);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
+  }
+  return temp;
+}
+
 std::string encode(const std::string& key) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string name;
@@ -143,6 +153,17 @@ std::string encode(const std::string& key) {
 }
 
 }  // namespace
+
+void check_collection_name(const std::string& collection) {
+  if (collection.empty() || collection.size() > 64 || collection.front() == '-')
+    fail("store: invalid collection name \"{}\"", collection);
+  for (unsigned char c : collection) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      fail("store: invalid collection name \"{}\" (allowed: a-z 0-9 _ -)", collection);
+  }
+}
+
+std::string encode_document(const nlohmann::json& value) { return value.dump(2) + "\n"; }
 
 std::string key_file_name(const std::string& key) {
   if (key.empty()) fail("store: empty key");
@@ -180,7 +201,7 @@ FileStore::FileStore(std::string dir) : dir_(std::move(dir)) {
 }
 
 std::string FileStore::collection_dir(const std::string& collection) const {
-  validate_collection(collection);
+  check_collection_name(collection);
   return (fs::path(dir_) / collection).string();
 }
 
@@ -217,30 +238,20 @@ void FileStore::put(const std::string& collection, const std::string& key,
   std::string name = key_file_name(key);
   std::string text;
   try {
-    text = value.dump(2) + "\n";
+    text = encode_document(value);
   } catch (const nlohmann::json::exception& e) {
     fail("store: cannot encode {}/{}: {}", collection, key, e.what());
   }
 
-  static std::atomic<uint64_t> temp_counter{0};
   std::lock_guard lock(mutex_);
   ensure_collection_dir(collection);
   std::string cdir = collection_dir(collection);
   std::string target = cdir + "/" + name;
-  std::string temp = cdir + "/" + std::string(kTempPrefix) + std::to_string(::getpid()) + "-" +
-                     std::to_string(temp_counter++);
-
-  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (fd.get() < 0) throw system_error("store: cannot create " + temp, errno);
-  try {
-    write_all(fd.get(), text, temp);
-    if (::fsync(fd.get()) != 0) throw system_error("store: cannot fsync " + temp, errno);
-    if (fd.close() != 0) throw system_error("store: cannot close " + temp, errno);
-    if (::rename(temp.c_str(), target.c_str()) != 0)
-      throw system_error("store: cannot rename " + temp + " to " + target, errno);
-  } catch (...) {
+  std::string temp = write_temp_file(cdir, text, /*sync=*/true);
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    int err = errno;
     ::unlink(temp.c_str());
-    throw;
+    throw system_error("store: cannot rename " + temp + " to " + target, err);
   }
   fsync_dir(cdir);
 }
@@ -286,6 +297,64 @@ std::vector<std::pair<std::string, nlohmann::json>> FileStore::list(
   std::sort(documents.begin(), documents.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return documents;
+}
+
+void FileStore::commit(WriteBatch& batch) {
+  std::vector<WriteBatch::Change> changes = std::move(batch.changes_);
+  batch.clear();
+  if (changes.empty()) return;
+  size_t puts = 0;
+  for (const auto& c : changes) puts += c.text.has_value();
+  // Up to this many new documents, an fsync each is cheaper than syncing the whole file system
+  // (which also flushes whatever else is dirty on it).
+  constexpr size_t kFsyncEachUpTo = 4;
+  const bool fsync_each = puts <= kFsyncEachUpTo;
+
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> temps(changes.size());  // per change: its temp file, or empty
+  auto remove_temps = [&temps](size_t from) {
+    for (size_t i = from; i < temps.size(); ++i)
+      if (!temps[i].empty()) ::unlink(temps[i].c_str());
+  };
+  try {
+    for (size_t i = 0; i < changes.size(); ++i) {
+      if (!changes[i].text) continue;
+      ensure_collection_dir(changes[i].collection);
+      temps[i] = write_temp_file(collection_dir(changes[i].collection), *changes[i].text, fsync_each);
+    }
+    if (!fsync_each && puts > 0) {
+      Fd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (fd.get() < 0) throw system_error("store: cannot open directory " + dir_, errno);
+      // Since Linux 5.8 syncfs reports write-back errors of the file system, as fsync does.
+      if (::syncfs(fd.get()) != 0) throw system_error("store: cannot sync the file system of " + dir_, errno);
+    }
+  } catch (...) {
+    remove_temps(0);
+    throw;
+  }
+
+  // From here on documents change: a failure leaves the changes before it made.
+  size_t made = 0;
+  std::vector<std::string> dirs;  // collection directories changed, each once
+  try {
+    for (size_t i = 0; i < changes.size(); ++i, ++made) {
+      std::string cdir = collection_dir(changes[i].collection);
+      std::string path = cdir + "/" + changes[i].file_name;
+      if (changes[i].text) {
+        if (::rename(temps[i].c_str(), path.c_str()) != 0)
+          throw system_error("store: cannot rename " + temps[i] + " to " + path, errno);
+        temps[i].clear();
+      } else if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) continue;
+        throw system_error("store: cannot remove " + path, errno);
+      }
+      if (std::find(dirs.begin(), dirs.end(), cdir) == dirs.end()) dirs.push_back(cdir);
+    }
+    for (const auto& dir : dirs) fsync_dir(dir);
+  } catch (const Error& e) {
+    remove_temps(0);
+    fail("{} ({} of the batch's {} changes were made)", e.what(), made, changes.size());
+  }
 }
 
 }  // namespace pilus::store
