@@ -103,7 +103,9 @@ size_t ServiceMaps::sync(const std::vector<Frontend>& frontends, const std::set<
     std::sort(ids.begin(), ids.end());
     if (auto it = written_rows_.find(sid); it == written_rows_.end() || it->second != ids) {
       std::vector<uint32_t> table = maglev_table(members, maglev_size_);
-      for (uint32_t slot = 0; slot < table.size(); slot++) maglev_.update(sid * maglev_size_ + slot, table[slot]);
+      std::vector<uint32_t> slots(table.size());
+      for (uint32_t slot = 0; slot < table.size(); slot++) slots[slot] = sid * maglev_size_ + slot;
+      maglev_.update_batch(slots, table);
       written_rows_[sid] = ids;
       rewritten++;
     }

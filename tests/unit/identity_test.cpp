@@ -1,4 +1,5 @@
 // Labels and IdentityAllocator: Cilium's label forms, reserved ids, refcounts, persistence, ranges.
+#include "unit/error_of.h"
 #include "identity/identity_allocator.h"
 #include "identity/labels.h"
 
@@ -17,15 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pilus::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using pilus::testing::error_of;
 
 LabelSet labels(std::string_view text) { return parse_label_set(text); }
 

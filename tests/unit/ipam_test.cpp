@@ -1,4 +1,5 @@
 // Ipam and IPv4 helpers: router address, allocation order, exhaustion, restore, invalid CIDRs.
+#include "unit/error_of.h"
 #include "endpoint/ipam.h"
 #include "endpoint/ipv4.h"
 
@@ -12,15 +13,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pilus::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using pilus::testing::error_of;
 
 Ipv4 ip(std::string_view text) { return parse_ipv4(text); }
 

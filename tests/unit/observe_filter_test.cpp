@@ -1,4 +1,5 @@
 // FlowFilter: each hubble observe flag, OR within a flag, AND across flags, sides, --not, errors, query strings.
+#include "unit/error_of.h"
 #include "observe/flow_filter.h"
 
 #include <gmock/gmock.h>
@@ -13,15 +14,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pilus::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using pilus::testing::error_of;
 
 FlowEndpoint pod(const char* ns, const char* name, const char* ip, uint16_t port, uint32_t identity,
                  std::vector<std::string> labels) {

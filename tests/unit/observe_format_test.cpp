@@ -1,4 +1,5 @@
 // Flow output: Hubble-like compact lines, flow JSON (fields and round trip), tables, and time text.
+#include "unit/error_of.h"
 #include "observe/flow_format.h"
 
 #include <gmock/gmock.h>
@@ -14,15 +15,7 @@ namespace {
 using ::testing::HasSubstr;
 using nlohmann::json;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pilus::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using pilus::testing::error_of;
 
 const TimePoint kTime = parse_rfc3339("2024-11-24T10:01:02.123456789Z");
 

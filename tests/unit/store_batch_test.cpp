@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "unit/error_of.h"
 #include "common/error.h"
 #include "store/file_store.h"
 #include "store/write_batch.h"
@@ -18,15 +19,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pilus::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using pilus::testing::error_of;
 
 // Every entry of the collection directory, documents and temp files alike.
 std::vector<std::string> files_in(const fs::path& dir) {

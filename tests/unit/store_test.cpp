@@ -1,4 +1,5 @@
 // FileStore: durability layout, key encoding, corrupt files and crash leftovers.
+#include "unit/error_of.h"
 #include "store/file_store.h"
 
 #include <gtest/gtest.h>
@@ -19,15 +20,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const pilus::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using pilus::testing::error_of;
 
 std::vector<std::string> files_in(const fs::path& dir) {
   std::vector<std::string> names;
