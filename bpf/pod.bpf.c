@@ -89,7 +89,7 @@ static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
-	struct pkt_ctx ctx = { .dir = METRIC_EGRESS };
+	struct pkt_ctx ctx = { .dir = METRIC_EGRESS, .ifindex = skb->ifindex };
 	int ret = parse_packet(skb, &ctx.pkt);
 
 	if (ret == PARSE_PASS)
@@ -162,7 +162,7 @@ int to_pod(struct __sk_buff *skb)
 		skb->mark = 0;
 		return TC_ACT_OK;
 	}
-	struct pkt_ctx ctx = { .dir = METRIC_INGRESS };
+	struct pkt_ctx ctx = { .dir = METRIC_INGRESS, .ifindex = skb->ifindex };
 	int ret = parse_packet(skb, &ctx.pkt);
 
 	if (ret == PARSE_PASS)
