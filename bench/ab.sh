@@ -27,7 +27,7 @@ PY
 
 measure() {
   local out
-  if ! out=$(timeout --foreground $((${seconds%.*} + 20)) ip netns exec "$1" "$LOADGEN" "$3" --host "$2" --port $port --seconds "$seconds"); then
+  if ! out=$(timeout --foreground $((${seconds%.*} + 20)) ip netns exec "$1" "${pin_client[@]}" "$LOADGEN" "$3" --host "$2" --port $port --seconds "$seconds"); then
     log "$3 from $1 to $2 failed: $out"
     echo NaN
     return
@@ -48,6 +48,18 @@ for side in A B; do
   server[$side]=$(pod_ip bench-server)
 done
 client[floor]="pbfc-$tag"; server[floor]=10.244.252.2
+# Placement moves RR by a factor of 5 on a small machine: with PIN=1 every server runs on the
+# last CPU and every client on the first, the same for all three; with PIN=same all on the
+# first (no cross-CPU wake-ups: throughput then follows the CPU cost of a transaction).
+pin_client=()
+if [ "${PIN:-0}" != 0 ]; then
+  last=$(($(nproc) - 1))
+  [ "$PIN" = same ] && last=0
+  for ns in "pbfs-$tag" "pl-b${tag}a_bench-server" "pl-b${tag}b_bench-server"; do
+    for pid in $(ip netns pids "$ns"); do taskset -pc "$last" "$pid" >/dev/null; done
+  done
+  pin_client=(taskset -c 0)
+fi
 
 declare -A got=()
 for r in $(seq "$reps"); do
@@ -63,4 +75,8 @@ for t in crr rr; do
   echo "$t A:${got[$t,A]}"
   echo "$t B:${got[$t,B]}"
   awk -v t="$t" -v f="$fa" -v a="$a" -v b="$b" 'BEGIN {printf "%s medians: floor %.0f  A %.0f (%.3f of floor)  B %.0f (%.3f of floor)  B/A %.3f\n", t, f, a, a/f, b, b/f, b/a}'
+  # Paired: B over A within each repetition (measured seconds apart), then the median.
+  read -ra as <<<"${got[$t,A]}"; read -ra bs <<<"${got[$t,B]}"
+  ratios=(); for i in "${!as[@]}"; do ratios+=("$(awk -v a="${as[$i]}" -v b="${bs[$i]}" 'BEGIN {printf "%.3f", b/a}')"); done
+  echo "$t B/A per repetition: ${ratios[*]}  median $(median "${ratios[@]}")"
 done
