@@ -4,9 +4,7 @@
  *
  * API:
  *   rewrite_for_endpoint(skb, pkt, ep) -> 0, or a negative drop reason
- *   redirect_to_endpoint(skb, pkt, ep) -> rewrite, then TC_ACT_REDIRECT to the
- *       pod's host-side veth (its egress: to_pod runs there), or a negative drop reason
- *   redirect_into_endpoint(ep) -> TC_ACT_REDIRECT straight into the pod's eth0
+ *   redirect_into_endpoint(skb, ep) -> TC_ACT_REDIRECT straight into the pod's eth0
  *       (bpf_redirect_peer: no veth transmit, no backlog; to_pod does not run,
  *       so the caller has done the pod's ingress stage). Where the helper
  *       refuses, the veth's egress instead, marked so to_pod lets it through
@@ -42,13 +40,6 @@ static __always_inline int rewrite_for_endpoint(struct __sk_buff *skb, const str
 	    bpf_skb_store_bytes(skb, ETH_ALEN, ep->host_mac, ETH_ALEN, 0) < 0)
 		return -DROP_WRITE_ERROR;
 	return 0;
-}
-
-static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const struct packet *pkt,
-						const struct endpoint_info *ep)
-{
-	int ret = rewrite_for_endpoint(skb, pkt, ep);
-	return ret < 0 ? ret : bpf_redirect(ep->ifindex, 0);
 }
 
 static __always_inline int redirect_into_endpoint(struct __sk_buff *skb, const struct endpoint_info *ep)
