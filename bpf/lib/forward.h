@@ -20,10 +20,6 @@
 #define IP_TTL_OFF (ETH_HLEN + offsetof(struct iphdr, ttl))
 #define IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
 
-/* skb->mark of a packet whose destination's ingress stage already ran (the
- * fallback of redirect_into_endpoint); the veth clears marks on entering the pod. */
-#define MARK_INGRESS_DONE 0x1d7e0000
-
 static __always_inline int rewrite_for_endpoint(struct __sk_buff *skb, const struct packet *pkt,
 						const struct endpoint_info *ep)
 {

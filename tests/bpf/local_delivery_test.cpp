@@ -12,6 +12,7 @@
 
 #include "abi/conntrack.h"
 #include "abi/drop_reasons.h"
+#include "abi/endpoint.h"
 #include "abi/events.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
@@ -135,6 +136,25 @@ TEST_F(LocalDeliveryTest, ServiceReplyOfALocalBackendLeavesItsPodFromTheVip) {
   auto expected = client_.receive_from(VIP).ttl(63).tcp(80, 40001, SYN | ACK).build();
   EXPECT_EQ(r.output, expected);
   EXPECT_EQ(counter(CLIENT_ENDPOINT, REASON_FORWARDED, METRIC_INGRESS).packets, 1u);
+}
+
+// The fallback when the packet cannot go straight into the pod: from_pod marks it and
+// redirects it to the pod's veth, where to_pod must not judge (and count) it again.
+TEST_F(LocalDeliveryTest, ToPodLetsAPacketJudgedByFromPodThroughOnce) {
+  enforce_policy(server_, METRIC_INGRESS);
+  auto syn = server_.receive_from(CLIENT_IP).ttl(63).tcp(40000, 80, SYN).build();
+
+  RunResult judged = run_to_pod(syn, server_.ifindex, 1, MARK_INGRESS_DONE);
+  EXPECT_EQ(judged.verdict, uint32_t(TC_ACT_OK));
+  EXPECT_EQ(judged.output, syn);
+  EXPECT_EQ(all_counted_packets(), 0u);
+  EXPECT_EQ(ct_entry_count(), 0u);
+  EXPECT_TRUE(drain_events().empty());
+
+  // Any other mark is no pass: the ingress policy judges it.
+  RunResult other = run_to_pod(syn, server_.ifindex, 1, MARK_INGRESS_DONE + 1);
+  EXPECT_EQ(other.verdict, uint32_t(TC_ACT_SHOT));
+  EXPECT_EQ(counter(SERVER_ENDPOINT, DROP_POLICY_DENIED, METRIC_INGRESS).packets, 1u);
 }
 
 }  // namespace

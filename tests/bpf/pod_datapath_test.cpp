@@ -1077,7 +1077,9 @@ TEST_P(PodPolicy, VerdictCountersAndEvents) {
   } else {
     const size_t b = c.delivered_to_b ? 1 : 0;
     EXPECT_EQ(counter(at.endpoint_id, REASON_FORWARDED, dir).packets, 1u);
-    if (c.delivered_to_b) EXPECT_EQ(counter(POD_B_ENDPOINT, REASON_FORWARDED, METRIC_INGRESS).packets, 1u);
+    if (c.delivered_to_b) {
+      EXPECT_EQ(counter(POD_B_ENDPOINT, REASON_FORWARDED, METRIC_INGRESS).packets, 1u);
+    }
     EXPECT_EQ(all_counted_packets(), 1u + b);
     EXPECT_EQ(ct_entry_count(), 1u + b);
     // The verdict of the rule that allowed it (if one did), then the connection's trace (and B's).
