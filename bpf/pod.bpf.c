@@ -1,6 +1,8 @@
 /* Per-pod datapath, attached to the host side of every pod veth:
- *   from_pod: tc ingress (packets the pod sends: its egress policy)
- *   to_pod:   tc egress  (packets delivered to the pod: its ingress policy)
+ *   from_pod: tc ingress (packets the pod sends: its egress policy; for a
+ *             local pod also that pod's ingress stage, then straight into it)
+ *   to_pod:   tc egress  (packets the node's stack delivers to the pod, e.g.
+ *             from the node or the L7 proxy: its ingress stage)
  * Composes the concerns in lib/; each step may end the packet with a named
  * drop reason. Replies of tracked connections skip policy (stateful); every
  * other packet is checked, so a removed allow also cuts established flows. */
@@ -51,10 +53,43 @@ static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, c
 	return 0;
 }
 
+/* A local pod's ingress stage, on a context of its own (dir INGRESS, the
+ * pod as endpoint and destination identity): policy and conntrack (the node
+ * itself may always reach its pods, Cilium's allow-localhost), reverse NAT of
+ * a service reply, the forwarded count. Run by to_pod for what the node's
+ * stack delivers and by from_pod for pod-to-pod. Returns 0 to deliver, or a
+ * drop verdict. */
+static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *dst)
+{
+	int ret;
+
+	/* The node itself may always reach its pods (Cilium's allow-localhost). */
+	if (ctx->src_identity == IDENTITY_HOST) {
+		struct ct_entry *entry;
+		int ct = ct_lookup(ctx, CT_INGRESS, &entry);
+		if (entry) {
+			if (ct_touch(entry, &ctx->pkt, ct == CT_REPLY, mono_seconds()))
+				emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
+		} else if ((ret = ct_create(ctx, CT_INGRESS)) < 0) {
+			return drop_packet(skb, ctx, -ret);
+		} else {
+			emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
+		}
+	} else {
+		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, ctx->pkt.saddr, TRACE_TO_ENDPOINT);
+		if (ret)
+			return ret;
+	}
+
+	lb_revnat_to_client(skb, ctx);
+	metrics_count(ctx->endpoint_id, REASON_FORWARDED, ctx->dir, ctx->pkt.length);
+	return 0;
+}
+
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
-	struct pkt_ctx ctx = { .dir = METRIC_EGRESS };
+	struct pkt_ctx ctx = { .dir = METRIC_EGRESS, .ifindex = skb->ifindex };
 	int ret = parse_packet(skb, &ctx.pkt);
 
 	if (ret == PARSE_PASS)
@@ -94,21 +129,40 @@ int from_pod(struct __sk_buff *skb)
 	ret = proxy_redirect(skb, &ctx, src, dst);
 	if (ret < 0)
 		return drop_packet(skb, &ctx, -ret);
-	if (dst && !ret) {
-		ret = redirect_to_endpoint(skb, &ctx.pkt, dst);
-		if (ret < 0)
-			return drop_packet(skb, &ctx, -ret);
-	} else {
-		ret = TC_ACT_OK;
+	if (!dst || ret) {
+		metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
+		return TC_ACT_OK;
 	}
+	ret = rewrite_for_endpoint(skb, &ctx.pkt, dst);
+	if (ret < 0)
+		return drop_packet(skb, &ctx, -ret);
 	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
-	return ret;
+
+	/* Local delivery: the destination's ingress stage here, as to_pod would
+	 * run it, with its own context; then into the pod without the veth hop. */
+	struct pkt_ctx in = {
+		.pkt = ctx.pkt,
+		.dir = METRIC_INGRESS,
+		.endpoint_id = dst->endpoint_id,
+		.src_identity = ctx.src_identity,
+		.dst_identity = dst->identity,
+		.ifindex = dst->ifindex,
+	};
+	ret = ingress_stage(skb, &in, dst);
+	if (ret)
+		return ret;
+	return redirect_into_endpoint(skb, dst);
 }
 
 SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
-	struct pkt_ctx ctx = { .dir = METRIC_INGRESS };
+	/* from_pod already ran this pod's ingress stage (redirect_into_endpoint's fallback). */
+	if (skb->mark == MARK_INGRESS_DONE) {
+		skb->mark = 0;
+		return TC_ACT_OK;
+	}
+	struct pkt_ctx ctx = { .dir = METRIC_INGRESS, .ifindex = skb->ifindex };
 	int ret = parse_packet(skb, &ctx.pkt);
 
 	if (ret == PARSE_PASS)
@@ -126,25 +180,6 @@ int to_pod(struct __sk_buff *skb)
 	ctx.dst_identity = dst->identity;
 	ctx.src_identity = ipcache_identity(ctx.pkt.saddr);
 
-	/* The node itself may always reach its pods (Cilium's allow-localhost). */
-	if (ctx.src_identity == IDENTITY_HOST) {
-		struct ct_entry *entry;
-		int ct = ct_lookup(&ctx, CT_INGRESS, &entry);
-		if (entry) {
-			if (ct_touch(entry, &ctx.pkt, ct == CT_REPLY, mono_seconds()))
-				emit_event(skb, &ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
-		} else if ((ret = ct_create(&ctx, CT_INGRESS)) < 0) {
-			return drop_packet(skb, &ctx, -ret);
-		} else {
-			emit_event(skb, &ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
-		}
-	} else {
-		ret = enforce(skb, &ctx, dst, CT_INGRESS, ctx.src_identity, ctx.pkt.saddr, TRACE_TO_ENDPOINT);
-		if (ret)
-			return ret;
-	}
-
-	lb_revnat_to_client(skb, &ctx);
-	metrics_count(ctx.endpoint_id, REASON_FORWARDED, ctx.dir, ctx.pkt.length);
-	return TC_ACT_OK;
+	ret = ingress_stage(skb, &ctx, dst);
+	return ret ? ret : TC_ACT_OK;
 }

@@ -4,6 +4,11 @@
 
 #define ENDPOINTS_MAX 4096
 
+/* skb->mark of a packet from_pod judged for its local destination's ingress
+ * and could not hand straight into the pod: to_pod lets it through unjudged.
+ * The veth clears marks on entering the pod's namespace. */
+#define MARK_INGRESS_DONE 0x1d7e0000
+
 struct endpoint_key {
 	__u32 ip4; /* network byte order */
 };

@@ -49,7 +49,7 @@ static __always_inline void emit_event(struct __sk_buff *skb, const struct pkt_c
 	e->is_reply = ctx->is_reply;
 	e->policy_match_type = ctx->policy_match_type;
 	e->pad = 0;
-	e->ifindex = skb->ifindex;
+	e->ifindex = ctx->ifindex;
 	e->length = ctx->pkt.length;
 	bpf_ringbuf_submit(e, 0);
 }

@@ -1,9 +1,14 @@
-/* Delivery: hand a packet to a local pod's veth as the router between pods
- * would: one hop (TTL down by one, the IPv4 checksum fixed; none left is
+/* Delivery: hand a packet to a local pod as the router between pods would:
+ * one hop (TTL down by one, the IPv4 checksum fixed; none left is
  * TTL_EXCEEDED) and the MACs rewritten.
  *
  * API:
- *   redirect_to_endpoint(skb, pkt, ep) -> TC_ACT_REDIRECT, or a negative drop reason */
+ *   rewrite_for_endpoint(skb, pkt, ep) -> 0, or a negative drop reason
+ *   redirect_into_endpoint(skb, ep) -> TC_ACT_REDIRECT straight into the pod's eth0
+ *       (bpf_redirect_peer: no veth transmit, no backlog; to_pod does not run,
+ *       so the caller has done the pod's ingress stage). Where the helper
+ *       refuses, the veth's egress instead, marked so to_pod lets it through
+ *       without judging it twice. Only from tc ingress. */
 #pragma once
 
 #include <stddef.h>
@@ -15,7 +20,7 @@
 #define IP_TTL_OFF (ETH_HLEN + offsetof(struct iphdr, ttl))
 #define IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
 
-static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const struct packet *pkt,
+static __always_inline int rewrite_for_endpoint(struct __sk_buff *skb, const struct packet *pkt,
 						const struct endpoint_info *ep)
 {
 	if (pkt->ttl <= 1)
@@ -30,5 +35,15 @@ static __always_inline int redirect_to_endpoint(struct __sk_buff *skb, const str
 	    bpf_skb_store_bytes(skb, 0, ep->pod_mac, ETH_ALEN, 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_ALEN, ep->host_mac, ETH_ALEN, 0) < 0)
 		return -DROP_WRITE_ERROR;
+	return 0;
+}
+
+static __always_inline int redirect_into_endpoint(struct __sk_buff *skb, const struct endpoint_info *ep)
+{
+	int ret = bpf_redirect_peer(ep->ifindex, 0);
+
+	if (ret == TC_ACT_REDIRECT)
+		return ret;
+	skb->mark = MARK_INGRESS_DONE;
 	return bpf_redirect(ep->ifindex, 0);
 }

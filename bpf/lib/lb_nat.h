@@ -8,7 +8,7 @@
  *       and conntrack then see the backend, as in Cilium.
  *       -> 0, or -DROP_SERVICE_BACKEND_NOT_FOUND / -DROP_CT_MAP_INSERTION_FAILED /
  *          -DROP_CT_TRUNCATED_OR_INVALID_HEADER
- *   lb_revnat_to_client(skb, ctx) to_pod, once the packet is allowed: a reply
+ *   lb_revnat_to_client(skb, ctx) a pod's ingress stage, once the packet is allowed: a reply
  *       from a backend to a translated client gets the VIP back as source.
  *   return lb_refuse(skb, ctx, reason) for a failed lb_dnat_to_backend: counted
  *       and reported as a drop; a TCP SYN to a service without backend also

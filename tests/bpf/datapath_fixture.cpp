@@ -120,11 +120,13 @@ void DatapathTest::revoke(const Pod& pod, uint8_t dir, const PolicyMatch& match)
   if (!datapath_->policy().erase(policy_key_for(pod, dir, match))) fail("revoke: no such policy entry");
 }
 
-RunResult DatapathTest::run(int prog_fd, const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat) const {
+RunResult DatapathTest::run(int prog_fd, const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat,
+                             uint32_t mark) const {
   // Room for a program that grows the frame; the kernel fails with ENOSPC otherwise.
   std::vector<uint8_t> out(packet.size() + 512);
   __sk_buff skb{};
   skb.ifindex = static_cast<uint32_t>(ifindex);
+  skb.mark = mark;
 
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
@@ -149,8 +151,9 @@ RunResult DatapathTest::run_from_pod(const std::vector<uint8_t>& packet, int ifi
   return run(datapath_->from_pod_fd(), packet, ifindex, repeat);
 }
 
-RunResult DatapathTest::run_to_pod(const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat) const {
-  return run(datapath_->to_pod_fd(), packet, ifindex, repeat);
+RunResult DatapathTest::run_to_pod(const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat,
+                                   uint32_t mark) const {
+  return run(datapath_->to_pod_fd(), packet, ifindex, repeat, mark);
 }
 
 metrics_value DatapathTest::counter(uint16_t endpoint_id, uint8_t reason, uint8_t dir) const {

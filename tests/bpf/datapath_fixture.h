@@ -94,7 +94,7 @@ class DatapathTest : public ::testing::Test {
   // kernel call; the result is the last run's. Throws TestRunRefused when the
   // kernel refuses the run.
   RunResult run_from_pod(const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat = 1) const;
-  RunResult run_to_pod(const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat = 1) const;
+  RunResult run_to_pod(const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat = 1, uint32_t mark = 0) const;
 
   // Summed over CPUs; zero when the key was never counted.
   metrics_value counter(uint16_t endpoint_id, uint8_t reason, uint8_t dir) const;
@@ -118,7 +118,7 @@ class DatapathTest : public ::testing::Test {
   datapath::Datapath& datapath() const { return *datapath_; }
 
  private:
-  RunResult run(int prog_fd, const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat) const;
+  RunResult run(int prog_fd, const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat, uint32_t mark = 0) const;
 
   std::unique_ptr<datapath::Datapath> datapath_;
 };

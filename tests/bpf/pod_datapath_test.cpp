@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -151,6 +152,9 @@ struct PacketCase {
   // Less than an IPv4 header behind an IPv4 EtherType: kernels with the 2026
   // test_run fix refuse such frames (EINVAL) before the program runs.
   bool short_ipv4_header = false;
+  // Delivered to pod B by from_pod: B's ingress stage ran too (its forwarded
+  // count, its ingress entry, its trace after A's event).
+  bool delivered_to_b = false;
 };
 
 void PrintTo(const PacketCase& c, std::ostream* os) { *os << c.name; }
@@ -175,7 +179,8 @@ const PacketCase PACKET_CASES[] = {
      .expected_output = [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).tcp(40000, 80, SYN).build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_TCP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, SYN, CT_LIFETIME_SYN},
-     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},
+     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN),
+     .delivered_to_b = true},
     {.name = "pod_to_local_pod_udp",
      .description = "A UDP datagram between pods is redirected like TCP and tracked with the non-TCP lifetime",
      .hook = Hook::from_pod, .at = At::pod_a,
@@ -185,7 +190,8 @@ const PacketCase PACKET_CASES[] = {
          [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).udp(5353, 53).payload("query").build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_UDP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, 0, TEST_LIFETIME_NONTCP},
-     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_UDP)},
+     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_UDP),
+     .delivered_to_b = true},
     {.name = "pod_to_local_pod_icmp_echo",
      .description = "An echo request between pods is tracked under its echo id in both ports",
      .hook = Hook::from_pod, .at = At::pod_a,
@@ -199,7 +205,8 @@ const PacketCase PACKET_CASES[] = {
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_ECHO, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, 0, TEST_LIFETIME_NONTCP},
      .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_ECHO, 0,
-                          icmp_type::ECHO_REQUEST)},
+                          icmp_type::ECHO_REQUEST),
+     .delivered_to_b = true},
     {.name = "pod_to_local_pod_last_hop_is_dropped",
      .description = "A packet to another pod with TTL 1 has no hop left: dropped as TTL_EXCEEDED, no connection",
      .hook = Hook::from_pod, .at = At::pod_a,
@@ -235,7 +242,8 @@ const PacketCase PACKET_CASES[] = {
          [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).dont_fragment().tcp(40000, 80, SYN).build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_TCP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, SYN, CT_LIFETIME_SYN},
-     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},
+     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN),
+     .delivered_to_b = true},
     {.name = "ipv4_options_shift_the_tcp_header",
      .description = "With 12 bytes of IPv4 options the ports are read after the options, not at a fixed offset",
      .hook = Hook::from_pod, .at = At::pod_a,
@@ -245,7 +253,8 @@ const PacketCase PACKET_CASES[] = {
          [](const Topology& t) { return t.b.receive_from(POD_A_IP).ttl(63).ip_options(3).tcp(40000, 80, SYN).build(); },
      .counted = forwarded(POD_A_ENDPOINT),
      .ct = CtExpect{A_TO_B_TCP, CT_EGRESS, POD_A_IDENTITY, POD_B_IDENTITY, SYN, CT_LIFETIME_SYN},
-     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN)},
+     .event = trace_event(TRACE_TO_ENDPOINT, POD_A_ENDPOINT, POD_A_IDENTITY, POD_B_IDENTITY, A_TO_B_TCP, SYN),
+     .delivered_to_b = true},
     {.name = "pod_to_outside_is_dropped",
      .description = "An address that is neither a pod nor the node has no route: dropped, counted for A, reported "
                     "with its addresses and ports, and no conntrack entry",
@@ -514,17 +523,28 @@ TEST_P(PodPacket, VerdictOutputAndSideEffects) {
   const std::vector<uint8_t> expected_output = c.expected_output ? c.expected_output(topo_) : packet;
   EXPECT_EQ(hex(r.output), hex(expected_output));
 
+  const uint64_t b_counted = c.delivered_to_b ? 1 : 0;
+  if (c.delivered_to_b) {
+    metrics_value v = counter(POD_B_ENDPOINT, REASON_FORWARDED, METRIC_INGRESS);
+    EXPECT_EQ(v.packets, 1u) << "B's ingress stage did not count the packet";
+    EXPECT_EQ(v.bytes, packet.size());
+    std::optional<ct_entry> in = ct_entry_for(c.ct->tuple, CT_INGRESS);
+    ASSERT_TRUE(in.has_value()) << "no ingress entry for B";
+    EXPECT_EQ(in->src_identity, POD_A_IDENTITY);
+    EXPECT_EQ(in->dst_identity, POD_B_IDENTITY);
+    EXPECT_EQ(in->packets_fwd, 1u);
+  }
   if (c.counted) {
     metrics_value v = counter(c.counted->endpoint_id, c.counted->reason, dir);
     EXPECT_EQ(v.packets, 1u) << "endpoint " << c.counted->endpoint_id << " reason " << int(c.counted->reason);
     EXPECT_EQ(v.bytes, packet.size());
-    EXPECT_EQ(all_counted_packets(), 1u) << "some other counter moved too";
+    EXPECT_EQ(all_counted_packets(), 1u + b_counted) << "some other counter moved too";
   } else {
     EXPECT_EQ(all_counted_packets(), 0u);
   }
 
   if (c.ct) {
-    EXPECT_EQ(ct_entry_count(), 1u);
+    EXPECT_EQ(ct_entry_count(), 1u + b_counted);
     std::optional<ct_entry> e = ct_entry_for(c.ct->tuple, c.ct->scope);
     ASSERT_TRUE(e.has_value()) << "no conntrack entry for the packet's tuple in scope " << c.ct->scope;
     EXPECT_EQ(e->src_identity, c.ct->src_identity);
@@ -547,7 +567,17 @@ TEST_P(PodPacket, VerdictOutputAndSideEffects) {
     EXPECT_TRUE(events.empty()) << "first: " << describe(events.front());
     return;
   }
-  ASSERT_EQ(events.size(), 1u);
+  ASSERT_EQ(events.size(), 1u + b_counted);
+  if (c.delivered_to_b) {
+    const flow_event& in = events[1];
+    EXPECT_EQ(int(in.type), int(EVENT_TRACE)) << describe(in);
+    EXPECT_EQ(int(in.reason), int(TRACE_TO_ENDPOINT)) << describe(in);
+    EXPECT_EQ(int(in.dir), int(METRIC_INGRESS)) << describe(in);
+    EXPECT_EQ(in.endpoint_id, POD_B_ENDPOINT) << describe(in);
+    EXPECT_EQ(in.ifindex, static_cast<uint32_t>(topo_.b.ifindex)) << describe(in);
+    EXPECT_EQ(in.src_identity, POD_A_IDENTITY) << describe(in);
+    EXPECT_EQ(in.dst_identity, POD_B_IDENTITY) << describe(in);
+  }
   const flow_event& e = events[0];
   const EventExpect& x = *c.event;
   EXPECT_EQ(int(e.type), int(x.type));
@@ -595,6 +625,11 @@ struct Step {
   // Traced (monitor aggregation): a new connection, its first reply, and a SYN, FIN or RST new in
   // its direction; other packets of a known connection are not.
   std::optional<trace_point> trace;
+  // Pod to pod: from_pod also ran the destination's ingress stage, so the packet also lands,
+  // on the same side, on the entry of the other scope, the destination counts it as
+  // forwarded, and its trace (if any) follows the sender's.
+  bool delivered = false;
+  std::optional<trace_point> delivered_trace = std::nullopt;
 };
 
 struct Conversation {
@@ -614,27 +649,20 @@ constexpr uint16_t CLOSING = CT_F_CLOSING;
 
 const Conversation CONVERSATIONS[] = {
     {"tcp_handshake_between_pods",
-     "A connects to B: each hook keeps its own entry under the SYN's tuple; B's SYN-ACK is found as the reply of "
-     "both (no entry for the reversed tuple) and moves them to the established lifetime",
+     "A connects to B: each side keeps its own entry under the SYN's tuple (A's egress, B's ingress, both "
+     "written by from_pod on delivery); B's SYN-ACK is found as the reply of both (no entry for the reversed "
+     "tuple) and moves them to the established lifetime",
      {
-         {"SYN leaves A", Hook::from_pod, At::pod_a,
+         {"SYN leaves A into B", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, SYN).build(); }, TC_ACT_REDIRECT,
-          A_TO_B_TCP, CT_EGRESS, Side::forward, 1, 0, CT_LIFETIME_SYN, TRACE_TO_ENDPOINT},
-         {"SYN enters B", Hook::to_pod, At::pod_b,
-          [](const Topology& t) { return t.b.receive_from(POD_A_IP).tcp(40000, 80, SYN).build(); }, TC_ACT_OK,
-          A_TO_B_TCP, CT_INGRESS, Side::forward, 2, 0, CT_LIFETIME_SYN, TRACE_TO_ENDPOINT},
-         {"SYN-ACK leaves B", Hook::from_pod, At::pod_b,
+          A_TO_B_TCP, CT_EGRESS, Side::forward, 2, 0, CT_LIFETIME_SYN, TRACE_TO_ENDPOINT, true, TRACE_TO_ENDPOINT},
+         {"SYN-ACK leaves B into A", Hook::from_pod, At::pod_b,
           [](const Topology& t) { return t.b.send_to(POD_A_IP).tcp(80, 40000, SYN | ACK).build(); }, TC_ACT_REDIRECT,
-          A_TO_B_TCP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_ENDPOINT},
-         {"SYN-ACK enters A", Hook::to_pod, At::pod_a,
-          [](const Topology& t) { return t.a.receive_from(POD_B_IP).tcp(80, 40000, SYN | ACK).build(); }, TC_ACT_OK,
-          A_TO_B_TCP, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_ENDPOINT},
-         {"ACK leaves A", Hook::from_pod, At::pod_a,
+          A_TO_B_TCP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_ENDPOINT, true,
+          TRACE_TO_ENDPOINT},
+         {"ACK leaves A into B", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, ACK).payload("GET /").build(); },
-          TC_ACT_REDIRECT, A_TO_B_TCP, CT_EGRESS, Side::forward, 2, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
-         {"ACK enters B", Hook::to_pod, At::pod_b,
-          [](const Topology& t) { return t.b.receive_from(POD_A_IP).tcp(40000, 80, ACK).payload("GET /").build(); },
-          TC_ACT_OK, A_TO_B_TCP, CT_INGRESS, Side::forward, 2, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt},
+          TC_ACT_REDIRECT, A_TO_B_TCP, CT_EGRESS, Side::forward, 2, SEEN_REPLY, TEST_LIFETIME_TCP, std::nullopt, true},
      }},
     {"fin_shortens_an_established_connection",
      "A's connection to the node: established after the SYN-ACK, then a FIN from either side marks it closing "
@@ -691,45 +719,32 @@ const Conversation CONVERSATIONS[] = {
           NODE_TO_A_TCP, CT_INGRESS, Side::reverse, 1, SEEN_REPLY, TEST_LIFETIME_TCP, TRACE_TO_HOST},
      }},
     {"udp_request_and_response_between_pods",
-     "A UDP exchange between pods shares one entry per hook, both on the non-TCP lifetime",
+     "A UDP exchange between pods shares one entry per side, both on the non-TCP lifetime",
      {
-         {"query leaves A", Hook::from_pod, At::pod_a,
+         {"query leaves A into B", Hook::from_pod, At::pod_a,
           [](const Topology& t) { return t.a.send_to(POD_B_IP).udp(5353, 53).payload("query").build(); },
-          TC_ACT_REDIRECT, A_TO_B_UDP, CT_EGRESS, Side::forward, 1, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
-         {"query enters B", Hook::to_pod, At::pod_b,
-          [](const Topology& t) { return t.b.receive_from(POD_A_IP).udp(5353, 53).payload("query").build(); },
-          TC_ACT_OK, A_TO_B_UDP, CT_INGRESS, Side::forward, 2, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
-         {"answer leaves B", Hook::from_pod, At::pod_b,
+          TC_ACT_REDIRECT, A_TO_B_UDP, CT_EGRESS, Side::forward, 2, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT, true,
+          TRACE_TO_ENDPOINT},
+         {"answer leaves B into A", Hook::from_pod, At::pod_b,
           [](const Topology& t) { return t.b.send_to(POD_A_IP).udp(53, 5353).payload("answer!").build(); },
-          TC_ACT_REDIRECT, A_TO_B_UDP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
-         {"answer enters A", Hook::to_pod, At::pod_a,
-          [](const Topology& t) { return t.a.receive_from(POD_B_IP).udp(53, 5353).payload("answer!").build(); },
-          TC_ACT_OK, A_TO_B_UDP, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
+          TC_ACT_REDIRECT, A_TO_B_UDP, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT,
+          true, TRACE_TO_ENDPOINT},
      }},
     {"icmp_echo_between_pods",
      "Echo request and reply between pods share the entry keyed by the echo id",
      {
-         {"request leaves A", Hook::from_pod, At::pod_a,
+         {"request leaves A into B", Hook::from_pod, At::pod_a,
           [](const Topology& t) {
             return t.a.send_to(POD_B_IP).icmp_echo(icmp_type::ECHO_REQUEST, ECHO_ID, 1).build();
           },
-          TC_ACT_REDIRECT, A_TO_B_ECHO, CT_EGRESS, Side::forward, 1, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
-         {"request enters B", Hook::to_pod, At::pod_b,
-          [](const Topology& t) {
-            return t.b.receive_from(POD_A_IP).icmp_echo(icmp_type::ECHO_REQUEST, ECHO_ID, 1).build();
-          },
-          TC_ACT_OK, A_TO_B_ECHO, CT_INGRESS, Side::forward, 2, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
-         {"reply leaves B", Hook::from_pod, At::pod_b,
+          TC_ACT_REDIRECT, A_TO_B_ECHO, CT_EGRESS, Side::forward, 2, 0, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT, true,
+          TRACE_TO_ENDPOINT},
+         {"reply leaves B into A", Hook::from_pod, At::pod_b,
           [](const Topology& t) {
             return t.b.send_to(POD_A_IP).icmp_echo(icmp_type::ECHO_REPLY, ECHO_ID, 1).build();
           },
           TC_ACT_REDIRECT, A_TO_B_ECHO, CT_INGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP,
-          TRACE_TO_ENDPOINT},
-         {"reply enters A", Hook::to_pod, At::pod_a,
-          [](const Topology& t) {
-            return t.a.receive_from(POD_B_IP).icmp_echo(icmp_type::ECHO_REPLY, ECHO_ID, 1).build();
-          },
-          TC_ACT_OK, A_TO_B_ECHO, CT_EGRESS, Side::reverse, 2, SEEN_REPLY, TEST_LIFETIME_NONTCP, TRACE_TO_ENDPOINT},
+          TRACE_TO_ENDPOINT, true, TRACE_TO_ENDPOINT},
      }},
     {"icmp_echo_to_the_node",
      "Pinging the node: the reply lands on the request's entry, the next sequence number too, and another echo "
@@ -767,9 +782,13 @@ TEST_P(PodConversation, EachPacketLandsOnItsEntry) {
                              s.at == At::pod_a ? "A" : "B"));
     const std::vector<uint8_t> packet = s.packet(topo_);
     const ct_entry before = ct_entry_for(s.entry, s.scope).value_or(ct_entry{});
-    // Both hooks count for the pod whose veth they sit on.
+    const ct_scope other_scope = s.scope == CT_EGRESS ? CT_INGRESS : CT_EGRESS;
+    const ct_entry other_before = ct_entry_for(s.entry, other_scope).value_or(ct_entry{});
+    // Both hooks count for the pod whose veth they sit on; a delivery also for its destination.
     const Pod& owner = pod(s.at);
+    const Pod& dest = pod(s.at == At::pod_a ? At::pod_b : At::pod_a);
     const metrics_value counted_before = counter(owner.endpoint_id, REASON_FORWARDED, dir_of(s.hook));
+    const metrics_value dest_before = counter(dest.endpoint_id, REASON_FORWARDED, METRIC_INGRESS);
     const uint32_t t0 = mono_seconds();
     RunResult r = s.hook == Hook::from_pod ? run_from_pod(packet, pod(s.at).ifindex) : run_to_pod(packet, pod(s.at).ifindex);
     const uint32_t t1 = mono_seconds();
@@ -789,14 +808,24 @@ TEST_P(PodConversation, EachPacketLandsOnItsEntry) {
     EXPECT_EQ(after->flags, s.flags_after) << describe(*after);
     EXPECT_GE(after->expires, t0 + s.lifetime_after) << describe(*after);
     EXPECT_LE(after->expires, t1 + s.lifetime_after) << describe(*after);
+    if (s.delivered) {
+      std::optional<ct_entry> other = ct_entry_for(s.entry, other_scope);
+      ASSERT_TRUE(other.has_value()) << "the destination's entry is missing";
+      EXPECT_EQ(other->packets_fwd, other_before.packets_fwd + (fwd ? 1 : 0)) << describe(*other);
+      EXPECT_EQ(other->packets_rev, other_before.packets_rev + (fwd ? 0 : 1)) << describe(*other);
+      EXPECT_EQ(other->flags, s.flags_after) << describe(*other);
+      EXPECT_EQ(counter(dest.endpoint_id, REASON_FORWARDED, METRIC_INGRESS).packets, dest_before.packets + 1);
+    }
 
     std::vector<flow_event> events = drain_events();
-    if (s.trace) {
-      ASSERT_EQ(events.size(), 1u);
-      EXPECT_EQ(int(events[0].type), int(EVENT_TRACE));
-      EXPECT_EQ(int(events[0].reason), int(*s.trace));
-    } else {
-      EXPECT_TRUE(events.empty()) << "first: " << describe(events.front());
+    std::vector<std::pair<trace_point, uint8_t>> traces;  // point, direction
+    if (s.trace) traces.emplace_back(*s.trace, dir_of(s.hook));
+    if (s.delivered_trace) traces.emplace_back(*s.delivered_trace, METRIC_INGRESS);
+    ASSERT_EQ(events.size(), traces.size()) << (events.empty() ? std::string() : describe(events.front()));
+    for (size_t i = 0; i < traces.size(); ++i) {
+      EXPECT_EQ(int(events[i].type), int(EVENT_TRACE)) << describe(events[i]);
+      EXPECT_EQ(int(events[i].reason), int(traces[i].first)) << describe(events[i]);
+      EXPECT_EQ(int(events[i].dir), int(traces[i].second)) << describe(events[i]);
     }
   }
 }
@@ -833,6 +862,8 @@ struct PolicyCase {
   // Allowed by an entry: the match type its policy-verdict event names. nullopt: allowed by
   // default (no rule), which emits no verdict, only the connection's trace.
   std::optional<uint8_t> allowed_by = std::nullopt;
+  // Allowed to pod B from pod A: B's ingress stage ran in from_pod too (default allow there).
+  bool delivered_to_b = false;
 };
 
 void PrintTo(const PolicyCase& c, std::ostream* os) { *os << c.name; }
@@ -918,7 +949,7 @@ const PolicyCase POLICY_CASES[] = {
      .rules = {{At::pod_a, EGRESS, {.peer_identity = POD_B_IDENTITY, .proto = IPPROTO_TCP, .dport = 80}}},
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, SYN).build(); },
-     .verdict = TC_ACT_REDIRECT, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4},
+     .verdict = TC_ACT_REDIRECT, .denied = std::nullopt, .allowed_by = POLICY_MATCH_L3_L4, .delivered_to_b = true},
     {.name = "icmp_policy_ignores_the_echo_id",
      .description = "An ICMP entry has no port: a ping with any echo id matches it",
      .enforced = {{At::pod_a, EGRESS}},
@@ -1044,11 +1075,15 @@ TEST_P(PodPolicy, VerdictCountersAndEvents) {
       EXPECT_EQ(c.hook == Hook::from_pod ? e.src_identity : e.dst_identity, at.identity) << describe(e);
     }
   } else {
+    const size_t b = c.delivered_to_b ? 1 : 0;
     EXPECT_EQ(counter(at.endpoint_id, REASON_FORWARDED, dir).packets, 1u);
-    EXPECT_EQ(all_counted_packets(), 1u);
-    EXPECT_EQ(ct_entry_count(), 1u);
-    // The verdict of the rule that allowed it (if one did), then the connection's trace.
-    ASSERT_EQ(events.size(), c.allowed_by ? 2u : 1u);
+    if (c.delivered_to_b) {
+      EXPECT_EQ(counter(POD_B_ENDPOINT, REASON_FORWARDED, METRIC_INGRESS).packets, 1u);
+    }
+    EXPECT_EQ(all_counted_packets(), 1u + b);
+    EXPECT_EQ(ct_entry_count(), 1u + b);
+    // The verdict of the rule that allowed it (if one did), then the connection's trace (and B's).
+    ASSERT_EQ(events.size(), (c.allowed_by ? 2u : 1u) + b);
     if (c.allowed_by) {
       EXPECT_EQ(int(events[0].type), int(EVENT_POLICY_VERDICT));
       EXPECT_EQ(int(events[0].reason), 0) << "an allowed verdict carries no drop reason";
