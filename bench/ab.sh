@@ -13,19 +13,6 @@ reps=${1:-7}; seconds=${2:-2}; rules=${3:-10}
 port=5001
 tag=$BENCH_TAG
 
-pilus_policy() {
-  python3 - "$1" "$AGENT_NS" <<'PY'
-import json, sys
-n, ns = int(sys.argv[1]), sys.argv[2]
-ports = [{"ports": [{"port": "5001", "protocol": "TCP"}, {"port": "5002", "protocol": "TCP"}]}]
-rules = [{"fromCIDR": [f"10.250.{i // 250}.{i % 250 + 1}/32"], "toPorts": ports} for i in range(n - 1)]
-rules.append({"fromEndpoints": [{"matchLabels": {"app": "bench-client"}}], "toPorts": ports})
-print(json.dumps({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-                  "metadata": {"name": "bench-rules", "namespace": ns},
-                  "spec": {"endpointSelector": {"matchLabels": {"app": "bench-server"}}, "ingress": rules}}))
-PY
-}
-
 # cpu_ticks NETNS: user + system clock ticks of the processes in a namespace.
 cpu_ticks() {
   local t=0 pid

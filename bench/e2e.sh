@@ -31,21 +31,6 @@ print("COMMIT")
 PY
 }
 
-# pilus_policy N: one CiliumNetworkPolicy on the server with N ingress rules (N-1 fromCIDR
-# /32s, then the client by label), on the same two ports.
-pilus_policy() {
-  python3 - "$1" "$AGENT_NS" <<'PY'
-import json, sys
-n, ns = int(sys.argv[1]), sys.argv[2]
-ports = [{"ports": [{"port": "5001", "protocol": "TCP"}, {"port": "5002", "protocol": "TCP"}]}]
-rules = [{"fromCIDR": [f"10.250.{i // 250}.{i % 250 + 1}/32"], "toPorts": ports} for i in range(n - 1)]
-rules.append({"fromEndpoints": [{"matchLabels": {"app": "bench-client"}}], "toPorts": ports})
-print(json.dumps({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-                  "metadata": {"name": "bench-rules", "namespace": ns},
-                  "spec": {"endpointSelector": {"matchLabels": {"app": "bench-server"}}, "ingress": rules}}))
-PY
-}
-
 # measure NETNS HOST TEST -> one number (transactions/s, or Gbit/s for stream); 0 on failure.
 measure() {
   local out p=$port field=per_second

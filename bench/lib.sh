@@ -185,6 +185,21 @@ EOF
   sleep 0.5  # the server's listen
 }
 
+# pilus_policy N: one CiliumNetworkPolicy on the server with N ingress rules (N-1 fromCIDR
+# /32s, then bench-client by label), each on ports 5001-5002 (pilus-loadgen serve echo, discard).
+pilus_policy() {
+  python3 - "$1" "$AGENT_NS" <<'PY'
+import json, sys
+n, ns = int(sys.argv[1]), sys.argv[2]
+ports = [{"ports": [{"port": "5001", "protocol": "TCP"}, {"port": "5002", "protocol": "TCP"}]}]
+rules = [{"fromCIDR": [f"10.250.{i // 250}.{i % 250 + 1}/32"], "toPorts": ports} for i in range(n - 1)]
+rules.append({"fromEndpoints": [{"matchLabels": {"app": "bench-client"}}], "toPorts": ports})
+print(json.dumps({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                  "metadata": {"name": "bench-rules", "namespace": ns},
+                  "spec": {"endpointSelector": {"matchLabels": {"app": "bench-server"}}, "ingress": rules}}))
+PY
+}
+
 pod_netns() { echo "pl-${AGENT_NS}_$1"; }
 
 # vmhwm_kb PID: the process's peak resident set.

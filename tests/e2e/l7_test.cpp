@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "e2e/policy_fixture.h"
+#include "example_manifests.h"
 
 namespace pilus::e2e {
 namespace {
@@ -207,31 +208,20 @@ class L7Policy : public PolicyTest {
     return flows;
   }
 
+  // The seed's policy (examples/policies/allow-api-only.yaml), placed in the test's namespace.
   std::string allow_api_only() const {
-    // The seed's policy (examples/policies/allow-api-only.yaml), placed in the test's namespace.
-    return fill(R"yaml(apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: allow-api-only
-  namespace: $NS
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: frontend
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "GET"
-          path: "/api/.*"
-)yaml",
-                {{"$NS", ns()}});
+    std::string yaml = pilus::testing::example_manifest("policies/allow-api-only.yaml");
+    const std::string name_line = "  name: allow-api-only\n";
+    size_t at = yaml.find(name_line);
+    if (at == std::string::npos) throw HarnessError("allow-api-only.yaml has no '" + name_line + "'");
+    return yaml.insert(at + name_line.size(), "  namespace: " + ns() + "\n");
+  }
+  // The same allow at L4 only: port 80 from the frontend, its HTTP rules cut off.
+  std::string allow_api_only_without_http_rules() const {
+    std::string yaml = allow_api_only();
+    size_t rules = yaml.find("      rules:");
+    if (rules == std::string::npos) throw HarnessError("allow-api-only.yaml has no rules block");
+    return yaml.substr(0, rules);
   }
 
   std::string server_script_;
@@ -410,25 +400,7 @@ TEST_F(L7Policy, RemovingTheL7RuleTakesNewConnectionsOffTheProxy) {
   EXPECT_EQ(redirects, 1);
 
   // The same policy at L4 only: port 80 allowed, no HTTP rules.
-  apply_ok(fill(R"yaml(apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: allow-api-only
-  namespace: $NS
-spec:
-  endpointSelector:
-    matchLabels:
-      app: backend
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        app: frontend
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-)yaml",
-                {{"$NS", ns()}}));
+  apply_ok(allow_api_only_without_http_rules());
   Reply post = curl("POST", "/api/users");
   EXPECT_EQ(post.status, 200);
   EXPECT_EQ(post.body, "server POST /api/users 0\n");

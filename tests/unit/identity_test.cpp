@@ -1,5 +1,4 @@
 // Labels and IdentityAllocator: Cilium's label forms, reserved ids, refcounts, persistence, ranges.
-#include "unit/error_of.h"
 #include "identity/identity_allocator.h"
 #include "identity/labels.h"
 
@@ -11,6 +10,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "unit/error_of.h"
 
 namespace pilus::identity {
 namespace {

@@ -1,5 +1,4 @@
 // Ipam and IPv4 helpers: router address, allocation order, exhaustion, restore, invalid CIDRs.
-#include "unit/error_of.h"
 #include "endpoint/ipam.h"
 #include "endpoint/ipv4.h"
 
@@ -7,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "unit/error_of.h"
 
 namespace pilus::endpoint {
 namespace {

@@ -1,5 +1,4 @@
 // FlowFilter: each hubble observe flag, OR within a flag, AND across flags, sides, --not, errors, query strings.
-#include "unit/error_of.h"
 #include "observe/flow_filter.h"
 
 #include <gmock/gmock.h>
@@ -8,6 +7,7 @@
 #include "common/error.h"
 #include "observe/flow_time.h"
 #include "observe/label_selector.h"
+#include "unit/error_of.h"
 
 namespace pilus::observe {
 namespace {

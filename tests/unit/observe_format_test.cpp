@@ -1,5 +1,4 @@
 // Flow output: Hubble-like compact lines, flow JSON (fields and round trip), tables, and time text.
-#include "unit/error_of.h"
 #include "observe/flow_format.h"
 
 #include <gmock/gmock.h>
@@ -8,6 +7,7 @@
 #include "common/error.h"
 #include "observe/flow_json.h"
 #include "observe/flow_time.h"
+#include "unit/error_of.h"
 
 namespace pilus::observe {
 namespace {

@@ -7,10 +7,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "unit/error_of.h"
 #include "common/error.h"
 #include "store/file_store.h"
 #include "store/write_batch.h"
+#include "unit/error_of.h"
+#include "unit/store_dir_fixture.h"
 
 namespace pilus::store {
 namespace {
@@ -20,29 +21,9 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 
 using pilus::testing::error_of;
+using pilus::testing::files_in;
 
-// Every entry of the collection directory, documents and temp files alike.
-std::vector<std::string> files_in(const fs::path& dir) {
-  std::vector<std::string> names;
-  if (!fs::exists(dir)) return names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-class WriteBatchTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/pilus-batch-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir_ = root_ / "state";
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  fs::path root_;
-  fs::path dir_;
-};
+class WriteBatchTest : public pilus::testing::StoreDirTest {};
 
 TEST_F(WriteBatchTest, CommitMakesEveryChangeVisible) {
   FileStore store(dir_.string());

@@ -1,5 +1,4 @@
 // FileStore: durability layout, key encoding, corrupt files and crash leftovers.
-#include "unit/error_of.h"
 #include "store/file_store.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +11,8 @@
 #include <thread>
 
 #include "common/error.h"
+#include "unit/error_of.h"
+#include "unit/store_dir_fixture.h"
 
 namespace pilus::store {
 namespace {
@@ -21,32 +22,14 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 
 using pilus::testing::error_of;
-
-std::vector<std::string> files_in(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using pilus::testing::files_in;
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
 }
 
-class FileStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/pilus-store-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir_ = root_ / "state";
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  fs::path root_;
-  fs::path dir_;
-};
+class FileStoreTest : public pilus::testing::StoreDirTest {};
 
 TEST_F(FileStoreTest, CreatesItsDirectoryPrivate) {
   FileStore store((dir_ / "nested").string());
