@@ -18,7 +18,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure
 
 unit: build
-	@cd $(BUILD) && ctest --output-on-failure -R '^(unit|bpf)$$'
+	@cd $(BUILD) && ctest --output-on-failure -L '^(unit|bpf)$$'
 
 # Benchmarks against baselines in one run: bench/results/latest.{md,json}. QUICK=1: the short form.
 bench: build

@@ -13,7 +13,12 @@ if [ -S /run/pilus/pilus.sock ] && "$PILUS" status >/dev/null 2>&1; then
   echo "an agent is already running on /run/pilus/pilus.sock; stop it (pilus cleanup) first"; exit 1
 fi
 
+# A host outside the node: a namespace of the demo's own, linked to the node by a veth
+# with a /30 of the benchmarking range (198.18.0.0/15). The node reaches it; pods must not.
+OUTSIDE_NS=pl-demo-outside-$$ OUTSIDE_LINK=pdo$$ OUTSIDE_NODE_IP=198.18.250.1 OUTSIDE_IP=198.18.250.2
+remove_outside() { ip netns delete "$OUTSIDE_NS" 2>/dev/null || true; }
 cleanup() {
+  remove_outside
   if [ "${KEEP:-0}" = 1 ]; then
     say "KEEP=1: the agent (pid $AGENT_PID) and pods stay; remove them with: $PILUS cleanup"
   else
@@ -45,8 +50,16 @@ say "backend -> postgres: TCP 5432"
 run in_pod backend socat -T2 - "TCP:$POSTGRES:5432" </dev/null
 say "frontend -> node ($ROUTER): ICMP"
 run in_pod frontend ping -c 2 -W 1 "$ROUTER"
-say "frontend -> 192.0.2.1 (outside the node): dropped by the datapath, never routed off the machine"
-run in_pod frontend ping -c 1 -W 1 192.0.2.1 || echo "(no reply, as intended)"
+say "An outside host ($OUTSIDE_IP in namespace $OUTSIDE_NS, linked to the node): the node reaches it"
+ip netns add "$OUTSIDE_NS"
+ip link add "$OUTSIDE_LINK" type veth peer name eth0 netns "$OUTSIDE_NS"
+ip addr add "$OUTSIDE_NODE_IP/30" dev "$OUTSIDE_LINK" && ip link set "$OUTSIDE_LINK" up
+ip -n "$OUTSIDE_NS" addr add "$OUTSIDE_IP/30" dev eth0 && ip -n "$OUTSIDE_NS" link set eth0 up
+run ping -c 1 -W 1 "$OUTSIDE_IP"
+say "frontend -> $OUTSIDE_IP (outside the node): dropped by the datapath (NO_ROUTE_TO_OUTSIDE), never handed to the node"
+run in_pod frontend ping -c 1 -W 1 "$OUTSIDE_IP" || echo "(no reply, as intended)"
+run "$PILUS" observe --to-ip "$OUTSIDE_IP" --verdict DROPPED --last 1
+remove_outside
 
 say "Applying the seed's allow-http NetworkPolicy (examples/policies/allow-http.yaml)"
 run "$PILUS" apply -f "$(dirname "$0")/../examples/policies/allow-http.yaml"

@@ -60,7 +60,7 @@ class ChildProcess {
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_text = "",
                           std::chrono::milliseconds timeout = 30s);
 
-// Paths CTest hands to the suite (PILUS_BIN, PILUS_NETPROBE).
+// The pilus and netprobe binaries: PILUS_BIN / PILUS_NETPROBE, else the ones this build made.
 std::string pilus_bin();
 std::string netprobe_bin();
 

@@ -17,15 +17,6 @@ namespace pilus::e2e {
 inline constexpr int kAltTcpPort = 8080;
 inline constexpr int kAltUdpPort = 5353;
 
-// One attempt: proto is "tcp", "udp" or "icmp" (port ignored).
-struct Probe {
-  Peer from, to;
-  int port = 0;
-  std::string proto;
-
-  std::string describe() const;
-};
-
 // Replaces each placeholder ("$NS", "$CIDR", ...) by its value.
 std::string fill(std::string text, const std::map<std::string, std::string>& values);
 

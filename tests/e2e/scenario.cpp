@@ -5,6 +5,11 @@
 
 namespace pilus::e2e {
 
+std::string Probe::describe() const {
+  std::string where = proto == "icmp" ? to.ip : to.ip + ":" + std::to_string(port);
+  return from.name + " -> " + to.name + " (" + where + "/" + proto + ")";
+}
+
 void PodNetworkTest::SetUp() { agent_ = std::make_unique<TestAgent>(agent_options()); }
 
 // Torn down here rather than in the fixture's destructor so that anything the
@@ -77,10 +82,7 @@ void PodNetworkTest::expect_reachable(const Peer& from, const Peer& to, int port
 
 void PodNetworkTest::expect_unreachable(const Peer& from, const Peer& to, int port, const std::string& proto) {
   CommandResult r = connect(from, to, port, proto, 1000);
-  if (r.ok())
-    ADD_FAILURE() << from.name << " -> " << to.name << " (" << to.ip << ":" << port << "/" << proto
-                  << ") should get no answer\n"
-                  << r.describe();
+  expect_dropped({from, to, port, proto}, r);
 }
 
 void PodNetworkTest::expect_ping(const Peer& from, const Peer& to) {
@@ -90,7 +92,60 @@ void PodNetworkTest::expect_ping(const Peer& from, const Peer& to) {
 
 void PodNetworkTest::expect_no_ping(const Peer& from, const Peer& to) {
   CommandResult r = run_at(from, {"ping", "-n", "-c", "1", "-W", "1", to.ip});
-  if (r.ok()) ADD_FAILURE() << from.name << " should not ping " << to.name << " (" << to.ip << ")\n" << r.describe();
+  expect_dropped({from, to, 0, "icmp"}, r);
+}
+
+namespace {
+
+// What a drop looks like from the sender: nothing came back in time. netprobe exits 3 on a
+// timeout (1 on a refusal or reset); ping exits 1 when no reply came (2 on other errors).
+bool got_no_answer(const Probe& p, const CommandResult& r) {
+  if (r.timed_out) return false;
+  if (p.proto == "icmp") return r.exit_code == 1 && r.out.find(" 0 received") != std::string::npos;
+  return r.exit_code == 3;
+}
+
+}  // namespace
+
+void PodNetworkTest::expect_dropped(const Probe& p, const CommandResult& attempt, bool control_checked) {
+  if (attempt.ok()) {
+    ADD_FAILURE() << p.describe() << " should get no answer\n" << attempt.describe();
+    return;
+  }
+  if (!got_no_answer(p, attempt)) {
+    ADD_FAILURE() << p.describe() << " should time out as a dropped packet does, not fail otherwise\n"
+                  << attempt.describe();
+    return;
+  }
+  expect_drop_flow(p);
+  // The positive control: the node is always allowed into a pod, so a server that is up
+  // answers it. Only pods have a server to ask.
+  if (control_checked || p.to.netns.empty()) return;
+  Peer from_node = node();
+  if (p.proto == "icmp") {
+    CommandResult r = run_at(from_node, {"ping", "-n", "-c", "1", "-W", "3", p.to.ip});
+    if (!r.ok()) ADD_FAILURE() << "control for " << p.describe() << ": the node should ping it\n" << r.describe();
+    return;
+  }
+  CommandResult r = connect(from_node, p.to, p.port, p.proto, 3000);
+  if (!r.ok() || r.out.find(p.to.name + ": hello-from-node") == std::string::npos)
+    ADD_FAILURE() << "control for " << p.describe() << ": the server should answer the node\n" << r.describe();
+}
+
+void PodNetworkTest::expect_drop_flow(const Probe& p) {
+  std::vector<std::string> args = {"observe",     "--verdict",  "DROPPED", "--from-ip", p.from.ip, "--to-ip",
+                                   p.to.ip,       "--protocol", p.proto,   "--last",    "1",       "-o",
+                                   "json"};
+  if (p.proto != "icmp") args.insert(args.end(), {"--to-port", std::to_string(p.port)});
+  CommandResult r;
+  // The agent reads events asynchronously: a drop is reported within milliseconds, so a
+  // long deadline only matters on a loaded machine.
+  for (auto deadline = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < deadline;) {
+    r = agent_->pilus(args);
+    if (r.ok() && r.out.find("\"DROPPED\"") != std::string::npos) return;
+    std::this_thread::sleep_for(100ms);
+  }
+  ADD_FAILURE() << p.describe() << ": the datapath reported no drop of it\n" << r.describe();
 }
 
 uint64_t PodNetworkTest::datapath_packets(const std::string& pod_name, const std::string& reason,

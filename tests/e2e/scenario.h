@@ -1,4 +1,4 @@
-// The words e2e scenarios are written in: pods by name, the node, an outside address,
+// The words e2e scenarios are written in: pods by name, the node,
 // and expectations such as expect_reachable(pod("alpha"), pod("beta"), 80, "tcp").
 #pragma once
 
@@ -21,12 +21,19 @@ struct Peer {
   std::string netns;  // empty: the host namespace
 };
 
+// One attempt: proto is "tcp", "udp" or "icmp" (port ignored).
+struct Probe {
+  Peer from, to;
+  int port = 0;
+  std::string proto;
+
+  std::string describe() const;
+};
+
 // Every server pod listens on these; the node's test server on kNodePort.
 inline constexpr int kTcpPort = 80;
 inline constexpr int kUdpPort = 53;
 inline constexpr int kNodePort = 8080;
-// TEST-NET-1: no pod, service or node address, so the datapath must not let it out.
-inline constexpr const char* kOutsideIp = "192.0.2.1";
 
 // A test with its own agent and namespace; TearDown always cleans both up.
 class PodNetworkTest : public ::testing::Test {
@@ -48,13 +55,22 @@ class PodNetworkTest : public ::testing::Test {
 
   Peer pod(const std::string& name) const;
   Peer node() const;  // the host namespace, reached at the router IP
-  static Peer outside(const std::string& ip) { return {ip, ip, ""}; }
 
   // proto is "tcp" or "udp"; reachable means the named server answered.
   void expect_reachable(const Peer& from, const Peer& to, int port, const std::string& proto);
+  // A drop is proven, not assumed: the attempt timed out (a refusal, a reset or a tool
+  // that did not run is no proof), the datapath reported a drop of that very traffic,
+  // and the same server answers a client that is allowed (see expect_dropped).
   void expect_unreachable(const Peer& from, const Peer& to, int port, const std::string& proto);
   void expect_ping(const Peer& from, const Peer& to);
   void expect_no_ping(const Peer& from, const Peer& to);
+
+  // The evidence behind every "denied": `attempt` is the probe's result (netprobe connect
+  // for tcp/udp, ping for icmp). control_checked: a positive control for this server
+  // already ran (a matrix answered it), so no extra one from the node is needed.
+  void expect_dropped(const Probe& p, const CommandResult& attempt, bool control_checked = false);
+  // Waits (generously) until `pilus observe` holds a DROPPED flow of that traffic.
+  void expect_drop_flow(const Probe& p);
 
   // Packets the datapath counted for a pod's endpoint under a reason (FORWARDED,
   // NO_ROUTE_TO_OUTSIDE, ...) and direction ("ingress", "egress", or "" for both).

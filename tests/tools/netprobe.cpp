@@ -1,7 +1,8 @@
 // netprobe: the traffic tool e2e tests and the demo run inside pod namespaces.
 //   netprobe serve [--tcp PORT] [--udp PORT] [--name NAME]   echo servers (reply "NAME: <msg>")
 //   netprobe connect tcp|udp IP PORT [--message M] [--timeout-ms N]
-//        one request; prints the reply; exit 0 on a reply, 1 on refusal/timeout/reset
+//        one request; prints the reply; exit 0 on a reply, 3 on a timeout (nothing came back:
+//        what a datapath drop looks like), 1 on refusal/reset/other errors
 //   netprobe stream IP PORT --duration-ms N [--interval-ms N]
 //        one long TCP connection of numbered messages, each checked when echoed back;
 //        prints {"sent","received","errors","retransmits","max_gap_ms"} as JSON
@@ -11,13 +12,21 @@
 //        N short connections (TCP) or fresh sockets (UDP sendto), each asking who
 //        answers; prints {"answers": {NAME: count}, "errors", "first_error",
 //        "peer_matches" (getpeername/recvfrom showed IP:PORT), "elapsed_ms"}
+//   netprobe rawframe IFACE --ip-bytes N [--count K]
+//        K Ethernet frames of EtherType IPv4 carrying only the first N bytes of an IPv4
+//        header (a malformed frame a pod with CAP_NET_RAW can send); needs CAP_NET_RAW
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +38,8 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// `connect` got no answer at all in time (a refusal or a reset exits 1).
+constexpr int kExitTimeout = 3;
 std::string g_name = "netprobe";
 
 std::string arg_value(int argc, char** argv, const std::string& flag, const std::string& fallback) {
@@ -120,8 +131,9 @@ int connect_once(const std::string& proto, const std::string& ip, int port, cons
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) {
-    printf("error: connect: %s\n", errno == EINPROGRESS || errno == EAGAIN ? "timeout" : strerror(errno));
-    return 1;
+    bool timed_out = errno == EINPROGRESS || errno == EAGAIN;
+    printf("error: connect: %s\n", timed_out ? "timeout" : strerror(errno));
+    return timed_out ? kExitTimeout : 1;
   }
   if (send(fd, message.data(), message.size(), 0) < 0) {
     printf("error: send: %s\n", strerror(errno));
@@ -129,7 +141,7 @@ int connect_once(const std::string& proto, const std::string& ip, int port, cons
   }
   if (!wait_readable(fd, timeout_ms)) {
     printf("error: timeout\n");
-    return 1;
+    return kExitTimeout;
   }
   char buf[65536];
   ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -270,6 +282,40 @@ int spread(const std::string& proto, const std::string& ip, int port, int count,
   return errors == 0 ? 0 : 1;
 }
 
+int rawframe(const std::string& iface, int ip_bytes, int count) {
+  int fd = socket(AF_PACKET, SOCK_RAW, 0);
+  if (fd < 0) {
+    printf("error: packet socket: %s\n", strerror(errno));
+    return 1;
+  }
+  ifreq ifr{};
+  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface.c_str());
+  if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+    printf("error: %s: %s\n", iface.c_str(), strerror(errno));
+    return 1;
+  }
+  // Broadcast destination, the interface's own source, EtherType IPv4, then the start
+  // of a plausible header (version 4, IHL 5, TTL 64, UDP) cut after ip_bytes bytes.
+  unsigned char frame[14 + 20] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  memcpy(frame + 6, ifr.ifr_hwaddr.sa_data, 6);
+  frame[12] = 0x08;
+  frame[13] = 0x00;
+  const unsigned char header[20] = {0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+  memcpy(frame + 14, header, sizeof(header));
+  sockaddr_ll to{};
+  to.sll_family = AF_PACKET;
+  to.sll_ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
+  to.sll_halen = 6;
+  memset(to.sll_addr, 0xff, 6);
+  size_t len = 14 + static_cast<size_t>(std::max(0, std::min(ip_bytes, 20)));
+  int sent = 0;
+  for (int i = 0; i < count; i++)
+    if (sendto(fd, frame, len, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == static_cast<ssize_t>(len)) sent++;
+  printf("{\"sent\": %d, \"frame_bytes\": %zu}\n", sent, len);
+  close(fd);
+  return sent == count ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,6 +342,9 @@ int main(int argc, char** argv) {
   if (mode == "spread" && argc >= 5)
     return spread(argv[2], argv[3], std::stoi(argv[4]), std::stoi(arg_value(argc, argv, "--count", "10")),
                   std::stoi(arg_value(argc, argv, "--timeout-ms", "2000")));
-  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread ... (see the top of netprobe.cpp)\n");
+  if (mode == "rawframe" && argc >= 3)
+    return rawframe(argv[2], std::stoi(arg_value(argc, argv, "--ip-bytes", "0")),
+                    std::stoi(arg_value(argc, argv, "--count", "1")));
+  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread|rawframe ... (see the top of netprobe.cpp)\n");
   return 2;
 }
