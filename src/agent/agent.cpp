@@ -117,6 +117,11 @@ void Agent::restore() {
     namespaces_[name] = std::get<manifest::NamespaceObject>(manifest::parse_object(doc));
     namespace_docs_.emplace(name, doc);
   }
+  // Policies first: an adopted pod starts from the default deny they put it in.
+  for (auto& [key, body] : store_.list("policies")) {
+    manifest::Document doc = manifest::document_from_json(body, "store");
+    policies_.insert_or_assign(key, PolicyState{doc, policy::convert_policy(manifest::parse_object(doc))});
+  }
   {
     store::WriteBatch writes;  // the adopted pods' updated endpoints, saved together
     BatchScope batch_scope(batch_, writes);
@@ -134,10 +139,6 @@ void Agent::restore() {
       }
     }
     store_.commit(writes);
-  }
-  for (auto& [key, body] : store_.list("policies")) {
-    manifest::Document doc = manifest::document_from_json(body, "store");
-    policies_.insert_or_assign(key, PolicyState{doc, policy::convert_policy(manifest::parse_object(doc))});
   }
   restore_services();
   sync_host_addresses();

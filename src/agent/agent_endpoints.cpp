@@ -118,6 +118,11 @@ void Agent::adopt_endpoint(endpoint::Endpoint& ep, const manifest::Pod& pod) {
                                endpoint::to_string(ipam_.router_ip())});
     ep.ifindex = datapath::link_ifindex(ep.host_if);
   }
+  // Until regenerate_policy() recomputes them, the pod keeps the default deny its pinned
+  // entry holds, tightened by what the stored policies say: a restart never opens it.
+  uint16_t flags = initial_policy_flags(pod);
+  if (auto pinned = datapath_->endpoints().lookup(endpoint_key{ep.ip.network_order()})) flags |= pinned->flags;
+  resolved_.endpoints[ep.id] = {flags, {}, {}};
   write_endpoint_maps(ep);
   datapath_->attach_to_pod_veth(ep.ifindex);
 }

@@ -1,0 +1,222 @@
+// A crash and restart of the agent while a policy, a Service and an L7 rule are in force
+// and traffic runs: allowed flows never stop, denied pairs never get through, a service
+// connection keeps its backend, the policy and ipcache maps are never emptied, entries the
+// store does not explain are removed afterwards, and L7 connections behave as README says.
+#include <signal.h>
+
+#include <atomic>
+#include <climits>
+#include <thread>
+
+#include "e2e/policy_fixture.h"
+
+namespace pilus::e2e {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Entries of a pinned map, read with bpftool (the agent may be down); -1 if unreadable.
+long map_entries(const std::string& pin) {
+  CommandResult r = run_command({"bpftool", "-j", "map", "dump", "pinned", pin});
+  if (!r.ok()) return -1;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  return j.is_array() ? static_cast<long>(j.size()) : -1;
+}
+
+// Polls the entry counts of the policy and ipcache maps until stopped, keeping the lowest
+// seen: a restart that flushed or rebuilt a map from empty shows up as a dip.
+class MapWatch {
+ public:
+  explicit MapWatch(std::string bpf_root) : root_(std::move(bpf_root)), thread_([this] { run(); }) {}
+  ~MapWatch() { stop(); }
+  void stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  long min_policy() const { return min_policy_; }
+  long min_ipcache() const { return min_ipcache_; }
+  long samples() const { return samples_; }
+
+ private:
+  void run() {
+    while (!done_) {
+      long p = map_entries(root_ + "/policy"), i = map_entries(root_ + "/ipcache");
+      if (p >= 0) min_policy_ = std::min(min_policy_.load(), p);
+      if (i >= 0) min_ipcache_ = std::min(min_ipcache_.load(), i);
+      samples_++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  std::string root_;
+  std::atomic<bool> done_{false};
+  std::atomic<long> min_policy_{LONG_MAX}, min_ipcache_{LONG_MAX}, samples_{0};
+  std::thread thread_;
+};
+
+// `netprobe connect` from one pod to another, again and again until stopped: how many
+// attempts were made and how many got an answer.
+class RepeatedProbe {
+ public:
+  RepeatedProbe(Peer from, Peer to, int port)
+      : thread_([this, from, to, port] {
+          while (!done_) {
+            CommandResult r = run_command({"ip", "netns", "exec", from.netns, netprobe_bin(), "connect", "tcp", to.ip,
+                                           std::to_string(port), "--timeout-ms", "300"});
+            attempts_++;
+            if (r.ok()) answered_++;
+          }
+        }) {}
+  ~RepeatedProbe() { stop(); }
+  void stop() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  long attempts() const { return attempts_; }
+  long answered() const { return answered_; }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::atomic<long> attempts_{0}, answered_{0};
+  std::thread thread_;
+};
+
+// Waits until pred() holds; false after a generous deadline.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::seconds deadline = std::chrono::seconds(20)) {
+  for (auto end = Clock::now() + deadline; Clock::now() < end; std::this_thread::sleep_for(std::chrono::milliseconds(50)))
+    if (pred()) return true;
+  return pred();
+}
+
+std::string fmt_hex(unsigned byte) {
+  char buf[3];
+  snprintf(buf, sizeof buf, "%02x", byte & 0xff);
+  return buf;
+}
+
+// An ipcache key/value as bpftool's hex bytes: {prefixlen 32, ip4 (network order)} -> {identity, flags}.
+std::vector<std::string> ipcache_entry_args(const std::string& ip, uint32_t identity) {
+  std::vector<std::string> args = {"key", "hex", "20", "00", "00", "00"};
+  unsigned a, b, c, d;
+  if (sscanf(ip.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) != 4) throw HarnessError("bad address " + ip);
+  for (unsigned octet : {a, b, c, d}) args.push_back(fmt_hex(octet));
+  args.insert(args.end(), {"value", "hex"});
+  for (int i = 0; i < 4; i++) args.push_back(fmt_hex((identity >> (8 * i)) & 0xff));
+  args.insert(args.end(), {"01", "00", "00", "00"});  // IPCACHE_F_LOCAL_POD
+  return args;
+}
+
+class RestartUnderState : public PolicyTest {
+ protected:
+  std::string service_yaml() const {
+    return "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: " + ns() +
+           "\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 8000\n    targetPort: " + std::to_string(kTcpPort) +
+           "\n    protocol: TCP\n";
+  }
+  std::string vip() const {
+    CommandResult r = agent_->pilus({"get", "services", "web", "-n", ns(), "-o", "json"});
+    if (!r.ok()) r = agent_->pilus({"get", "services", "web", "-o", "json"});  // before `get -n`
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!r.ok() || j.is_discarded()) throw HarnessError("service web: " + r.describe());
+    const auto& svc = j.contains("items") ? j["items"].at(0) : j;
+    return svc["spec"]["clusterIP"];
+  }
+  // True once conntrack holds a connection from `from` to ip:port.
+  bool tracked(const Peer& from, const std::string& ip, int port) {
+    const auto flows = agent_->bpf_conntrack();
+    for (const auto& f : flows)
+      if (f["source"].get<std::string>().starts_with(from.ip + ":") &&
+          f["destination"] == ip + ":" + std::to_string(port))
+        return true;
+    return false;
+  }
+};
+
+TEST_F(RestartUnderState, TrafficPolicyAndServiceCrossASigkillAndMapsAreNeverEmptied) {
+  create({server_in(ns(), "server"), server_in(ns(), "web-1", {{"app", "web"}}),
+          server_in(ns(), "web-2", {{"app", "web"}})});
+  agent_->apply(join_pods({idle_pod("client"), idle_pod("intruder")}));
+  apply_ok(fill(R"yaml(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: server-from-client
+  namespace: $NS
+spec:
+  endpointSelector:
+    matchLabels:
+      app: server
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: client
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+)yaml",
+                {{"$NS", ns()}}));
+  apply_ok(service_yaml());
+  const Peer client = at(ns(), "client"), intruder = at(ns(), "intruder"), server = at(ns(), "server");
+  const std::string service_ip = vip();
+  Matrix before;
+  before.allow(client, server, kTcpPort, "tcp").deny(intruder, server, kTcpPort, "tcp");
+  verify(before);
+
+  const long policy_before = map_entries(agent_->bpf_root() + "/policy");
+  const long ipcache_before = map_entries(agent_->bpf_root() + "/ipcache");
+  ASSERT_GT(policy_before, 0);
+  ASSERT_GT(ipcache_before, 0);
+
+  // Traffic through the restart: an allowed stream to the server, a stream through the
+  // service's per-packet DNAT (ip netns exec: outside pilus's cgroup), the intruder trying.
+  Stream allowed(client, server, kTcpPort, 12000);
+  Stream via_service(client, {"web", service_ip, ""}, 8000, 12000);
+  ASSERT_TRUE(eventually([&] { return tracked(client, server.ip, kTcpPort); })) << "the allowed stream never started";
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& f : agent_->bpf_conntrack())
+      if (f["source"].get<std::string>().starts_with(client.ip + ":") && f["destination"] != server.ip + ":80")
+        return true;
+    return false;
+  })) << "the service stream never started";
+  RepeatedProbe intruding(intruder, server, kTcpPort);
+  MapWatch watch(agent_->bpf_root());
+
+  // While the agent is down, an ipcache entry nobody asked for appears (as a crash in the
+  // middle of a delete would leave): the restarted agent must remove it.
+  agent_->stop(SIGKILL);
+  const std::string stale_ip = server.ip.substr(0, server.ip.rfind('.')) + ".250";
+  std::vector<std::string> update = {"bpftool", "map", "update", "pinned", agent_->bpf_root() + "/ipcache"};
+  for (auto& a : ipcache_entry_args(stale_ip, 4242)) update.push_back(a);
+  CommandResult inserted = run_command(update);
+  ASSERT_TRUE(inserted.ok()) << inserted.describe();
+  agent_->start();
+
+  nlohmann::json allowed_result = allowed.result();
+  nlohmann::json service_result = via_service.result();
+  intruding.stop();
+  watch.stop();
+
+  EXPECT_EQ(allowed_result["errors"], 0) << allowed_result.dump();
+  EXPECT_GT(allowed_result["sent"].get<long>(), 0) << allowed_result.dump();
+  EXPECT_EQ(allowed_result["received"], allowed_result["sent"]) << allowed_result.dump();
+  // One connection, echoed whole: a backend switch would have reset it.
+  EXPECT_EQ(service_result["errors"], 0) << service_result.dump();
+  EXPECT_EQ(service_result["received"], service_result["sent"]) << service_result.dump();
+  EXPECT_GT(intruding.attempts(), 3) << "the intruder must have tried throughout";
+  EXPECT_EQ(intruding.answered(), 0) << "a denied pair got through during the restart";
+  EXPECT_GT(watch.samples(), 10);
+  EXPECT_GE(watch.min_policy(), policy_before) << "the policy map lost entries during the restart";
+  EXPECT_GE(watch.min_ipcache(), ipcache_before) << "the ipcache lost entries during the restart";
+
+  // Afterwards: the stray entry is gone, the rest is as before, and policy still holds.
+  EXPECT_TRUE(eventually([&] { return map_entries(agent_->bpf_root() + "/ipcache") == ipcache_before; }))
+      << "the ipcache entry for " << stale_ip << " the store does not explain is still there";
+  EXPECT_EQ(map_entries(agent_->bpf_root() + "/policy"), policy_before);
+  Matrix after;
+  after.allow(client, server, kTcpPort, "tcp").deny(intruder, server, kTcpPort, "tcp");
+  verify(after);
+}
+
+}  // namespace
+}  // namespace pilus::e2e
