@@ -6,7 +6,11 @@
 
 #include <atomic>
 #include <climits>
+#include <filesystem>
+#include <fstream>
 #include <thread>
+
+#include <gmock/gmock.h>
 
 #include "e2e/policy_fixture.h"
 
@@ -216,6 +220,105 @@ spec:
   Matrix after;
   after.allow(client, server, kTcpPort, "tcp").deny(intruder, server, kTcpPort, "tcp");
   verify(after);
+}
+
+// A kept-alive HTTP/1.1 server answering "ok PATH" to every GET.
+const char* kHttpServer = R"py(
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        out = ('ok %s\n' % self.path).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(('0.0.0.0', 80), H).serve_forever()
+)py";
+
+// One kept-alive connection: a first GET, then (once the file argv[2] exists) a second GET
+// on the same connection. Writes "first STATUS" to argv[3] when the first answer came, and
+// prints the second's outcome.
+const char* kKeptAliveClient = R"py(
+import http.client, os, sys, time
+c = http.client.HTTPConnection(sys.argv[1], 80, timeout=5)
+c.request('GET', '/api/first'); r = c.getresponse(); r.read()
+open(sys.argv[3], 'w').write('first %d' % r.status)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+try:
+    c.request('GET', '/api/second'); r = c.getresponse(); print('second %d %s' % (r.status, r.read().decode().strip()))
+except Exception as e:
+    print('second failed: %s' % type(e).__name__)
+)py";
+
+// README: while the agent is down, proxied connections end with it and new connections that
+// L7 rules cover are refused; once it is back, requests are judged again.
+TEST_F(RestartUnderState, L7ConnectionsEndWithTheAgentAndNewOnesAreRefusedUntilItIsBack) {
+  std::filesystem::path dir = std::filesystem::path(agent_->state_dir()).parent_path();
+  const std::string server_script = (dir / "http_server.py").string(), go = (dir / "go").string(),
+                    first = (dir / "first").string();
+  std::ofstream(server_script) << kHttpServer;
+  agent_->apply(join_pods({{ns(), "web", {{"app", "web"}}, {"python3", server_script}}, idle_pod("client")}));
+  ASSERT_TRUE(eventually([&] {
+    CommandResult r = agent_->run_in_pod(ns(), "web", {"ss", "-Hltn", "sport = :80"});
+    return r.ok() && !r.out.empty();
+  })) << "the HTTP server never listened";
+  apply_ok(fill(R"yaml(
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: web-api-only
+  namespace: $NS
+spec:
+  endpointSelector:
+    matchLabels:
+      app: web
+  ingress:
+  - fromEndpoints:
+    - matchLabels:
+        app: client
+    toPorts:
+    - ports:
+      - port: "80"
+        protocol: TCP
+      rules:
+        http:
+        - method: GET
+          path: "/api/.*"
+)yaml",
+                {{"$NS", ns()}}));
+  const Peer client = at(ns(), "client"), web = at(ns(), "web");
+  auto curl = [&](const std::string& path) {
+    CommandResult r = run_at(client, {"curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                                      "http://" + web.ip + path});
+    return r.out;
+  };
+  ASSERT_EQ(curl("/api/x"), "200");
+  ASSERT_EQ(curl("/admin"), "403");
+
+  ChildProcess kept({"ip", "netns", "exec", client.netns, "python3", "-c", kKeptAliveClient, web.ip, go, first});
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(first); })) << "the first request never came back";
+  std::string first_status;
+  std::getline(std::ifstream(first) >> std::ws, first_status);
+  EXPECT_EQ(first_status, "first 200");
+
+  agent_->stop(SIGKILL);
+  std::ofstream(go) << "go";
+  CommandResult second = kept.wait(30s);
+  EXPECT_THAT(second.out, ::testing::HasSubstr("second failed")) << "a proxied connection ends with the agent: "
+                                                                 << second.describe();
+  // A new connection the L7 rule covers is refused at once (nobody listens on the proxy's
+  // port), never handed to the server unjudged.
+  CommandResult down = run_at(client, {netprobe_bin(), "connect", "tcp", web.ip, "80", "--timeout-ms", "3000"});
+  EXPECT_EQ(down.exit_code, 1) << "refused, not answered and not left hanging: " << down.describe();
+  EXPECT_THAT(down.out, ::testing::HasSubstr("refused")) << down.describe();
+
+  agent_->start();
+  EXPECT_TRUE(eventually([&] { return curl("/api/y") == "200"; })) << "L7 requests pass again after the restart";
+  EXPECT_EQ(curl("/admin"), "403");
 }
 
 }  // namespace
