@@ -509,6 +509,17 @@ std::string TestAgent::pod_ip(const std::string& ns, const std::string& name) co
 
 json TestAgent::identities() const { return parse_json(pilus({"get", "identities", "-o", "json"})).at("items"); }
 json TestAgent::bpf_endpoints() const { return parse_json(pilus({"bpf", "endpoints", "-o", "json"})); }
+uint64_t TestAgent::counted_packets(const std::string& reason, std::optional<uint64_t> endpoint_id,
+                                   const std::string& direction) const {
+  const json maps = bpf_endpoints();  // kept alive: the loop walks a part of it
+  uint64_t packets = 0;
+  for (const auto& c : maps["counters"])
+    if (c["reason"] == reason && (!endpoint_id || c["endpointID"] == *endpoint_id) &&
+        (direction.empty() || c["direction"] == direction))
+      packets += c["packets"].get<uint64_t>();
+  return packets;
+}
+
 json TestAgent::bpf_conntrack() const { return parse_json(pilus({"bpf", "ct", "-o", "json"})).at("items"); }
 
 CommandResult TestAgent::run_in_pod(const std::string& ns, const std::string& name,

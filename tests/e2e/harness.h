@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -136,6 +137,11 @@ class TestAgent {
   std::string pod_ip(const std::string& ns, const std::string& name) const;
   nlohmann::json identities() const;  // the "items" of `get identities -o json`
   nlohmann::json bpf_endpoints() const;
+  // Packets the datapath counted under a reason (FORWARDED, POLICY_DENIED, ...) for one
+  // endpoint id (none: every endpoint, and 0 for what no endpoint owns) and direction
+  // ("ingress", "egress", or "" for both).
+  uint64_t counted_packets(const std::string& reason, std::optional<uint64_t> endpoint_id = std::nullopt,
+                           const std::string& direction = "") const;
   nlohmann::json bpf_conntrack() const;
 
   CommandResult run_in_pod(const std::string& ns, const std::string& name, const std::vector<std::string>& argv,

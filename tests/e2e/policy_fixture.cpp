@@ -192,13 +192,7 @@ nlohmann::json PolicyTest::status() { return parse_or_throw(agent_->pilus({"stat
 
 uint64_t PolicyTest::drops(const std::string& ns, const std::string& name, const std::string& reason,
                            const std::string& direction) {
-  auto endpoint_id = agent_->pod(ns, name)["status"]["endpointID"];
-  const auto maps = agent_->bpf_endpoints();
-  uint64_t packets = 0;
-  for (const auto& c : maps["counters"])
-    if (c["endpointID"] == endpoint_id && c["reason"] == reason && (direction.empty() || c["direction"] == direction))
-      packets += c["packets"].get<uint64_t>();
-  return packets;
+  return agent_->counted_packets(reason, agent_->pod(ns, name)["status"]["endpointID"].get<uint64_t>(), direction);
 }
 
 }  // namespace pilus::e2e

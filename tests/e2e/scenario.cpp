@@ -150,13 +150,7 @@ void PodNetworkTest::expect_drop_flow(const Probe& p) {
 
 uint64_t PodNetworkTest::datapath_packets(const std::string& pod_name, const std::string& reason,
                                           const std::string& direction) {
-  auto endpoint_id = agent_->pod(ns(), pod_name)["status"]["endpointID"];
-  const auto maps = agent_->bpf_endpoints();  // kept alive: the loop walks a part of it
-  uint64_t packets = 0;
-  for (const auto& c : maps["counters"])
-    if (c["endpointID"] == endpoint_id && c["reason"] == reason && (direction.empty() || c["direction"] == direction))
-      packets += c["packets"].get<uint64_t>();
-  return packets;
+  return agent_->counted_packets(reason, agent_->pod(ns(), pod_name)["status"]["endpointID"].get<uint64_t>(), direction);
 }
 
 }  // namespace pilus::e2e

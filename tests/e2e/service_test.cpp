@@ -79,15 +79,6 @@ class ServiceTest : public PodNetworkTest {
     throw HarnessError("map " + map + " not in pilus status: " + r.describe());
   }
 
-  // Socket-level refusals are not tied to an endpoint: counted under endpoint 0.
-  uint64_t backend_not_found_drops() const {
-    uint64_t packets = 0;
-    const auto maps = agent_->bpf_endpoints();  // kept alive: the loop walks a part of it
-    for (const auto& c : maps["counters"])
-      if (c["reason"] == "SERVICE_BACKEND_NOT_FOUND") packets += c["packets"].get<uint64_t>();
-    return packets;
-  }
-
   void create_web_backends() {
     create_pods({server_pod("web-a", {{"app", "web"}}), server_pod("web-b", {{"app", "web"}}),
                  server_pod("web-c", {{"app", "web"}}), idle_pod("client")});
@@ -184,7 +175,7 @@ TEST_F(ServiceTest, ServiceWithoutBackendsIsRefusedAtOnceAndCounted) {
   EXPECT_EQ(s.errors, 5) << s.raw;
   EXPECT_NE(s.first_error.find("Operation not permitted"), std::string::npos) << s.raw;
   EXPECT_LT(s.elapsed_ms, 500) << "refused at once, not after a timeout: " << s.raw;
-  EXPECT_GE(backend_not_found_drops(), 5u);
+  EXPECT_GE(agent().counted_packets("SERVICE_BACKEND_NOT_FOUND"), 5u);
 
   // The per-packet path counts the same reason and answers the SYN with a RST.
   Spread tc = spread(pod("client"), vip("empty"), 8000, "tcp", 5, false, 2000);
