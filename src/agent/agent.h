@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -56,7 +57,8 @@ class Agent {
   nlohmann::json identities() const;
   nlohmann::json namespaces() const;
   nlohmann::json status() const;
-  nlohmann::json bpf_conntrack() const;
+  // {"items": [...]} written piece by piece; stops early when write returns false.
+  void bpf_conntrack(const std::function<bool(std::string_view)>& write) const;
   nlohmann::json bpf_ipcache() const;
   nlohmann::json bpf_endpoints() const;
   nlohmann::json policies() const;
