@@ -49,7 +49,8 @@ class Agent {
   ~Agent();
 
   // Applies manifests all or nothing; returns what changed, per object.
-  nlohmann::json apply(const std::vector<manifest::Source>& sources);
+  // The sources' text is released once parsed (a manifest can be tens of MB).
+  nlohmann::json apply(std::vector<manifest::Source> sources);
   nlohmann::json remove(const std::vector<manifest::Source>& sources);
 
   nlohmann::json pods() const;

@@ -55,8 +55,9 @@ std::string policy_key_of(const manifest::Document& doc) {
 
 }  // namespace
 
-nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
+nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
   auto objects = manifest::parse_all(sources);
+  std::vector<manifest::Source>().swap(sources);  // parsed: the text is not needed any more
   require_handled_kinds(objects);
   Lock lock(mutex_);
 

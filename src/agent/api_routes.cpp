@@ -1,5 +1,7 @@
 #include "agent/api_routes.h"
 
+#include <malloc.h>
+
 #include <map>
 #include <string>
 
@@ -28,6 +30,12 @@ std::map<std::string, std::string> label_list(const std::string& text, const std
   return labels;
 }
 
+// After a request that allocated a lot (a large manifest, a full conntrack dump), hands the freed
+// memory back to the kernel: glibc keeps it otherwise, and the agent would stay that big.
+struct ReturnFreedMemory {
+  ~ReturnFreedMemory() { malloc_trim(0); }
+};
+
 }  // namespace
 
 using api::Request;
@@ -53,7 +61,11 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   get("/v1/identities", [&] { return agent.identities(); });
   get("/v1/namespaces", [&] { return agent.namespaces(); });
   server.handle_stream(
-      "GET", "/v1/bpf/ct", [&](const Request&, const api::StreamWriter& w) { agent.bpf_conntrack(w); },
+      "GET", "/v1/bpf/ct",
+      [&](const Request&, const api::StreamWriter& w) {
+        ReturnFreedMemory trim;
+        agent.bpf_conntrack(w);
+      },
       "application/json");
   get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
   get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
@@ -89,10 +101,14 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
     observe::stream_flows(agent.flows(), request, w, options);
   });
   server.on_stop([&agent] { agent.flows().close(); });
-  server.handle("POST", "/v1/apply",
-                [&](Request& r) { return Response::json(agent.apply(sources_from_request(std::move(r.body)))); });
-  server.handle("POST", "/v1/delete",
-                [&](Request& r) { return Response::json(agent.remove(sources_from_request(std::move(r.body)))); });
+  server.handle("POST", "/v1/apply", [&](Request& r) {
+    ReturnFreedMemory trim;
+    return Response::json(agent.apply(sources_from_request(std::move(r.body))));
+  });
+  server.handle("POST", "/v1/delete", [&](Request& r) {
+    ReturnFreedMemory trim;
+    return Response::json(agent.remove(sources_from_request(std::move(r.body))));
+  });
   server.handle("POST", "/v1/bpf/ct/gc",
                 [&](const Request&) { return Response::json({{"deleted", agent.conntrack_gc()}}); });
 }

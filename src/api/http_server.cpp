@@ -224,7 +224,7 @@ class Session : public std::enable_shared_from_this<Session> {
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
-  // Waiting for a request to begin or for its header to complete (what a slow client holds).
+  // Waiting for a request to begin or to complete (what a slow client holds).
   bool waiting() const { return waiting_ && !closing_; }
   std::int64_t waiting_since() const { return waiting_since_; }
 
@@ -271,7 +271,6 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_header(beast::error_code ec) {
-    waiting_ = false;
     if (ec) return on_read(ec);
     // curl sends this for bodies over 1 KiB and would otherwise wait a second before sending the body.
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
@@ -299,6 +298,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(beast::error_code ec) {
+    waiting_ = false;
     if (ec) {
       disarm();
       if (ec.category() == http::make_error_code(http::error::bad_target).category() &&

@@ -53,7 +53,9 @@ class LimitsTest : public ::testing::Test {
       ::close(fd);
       return -1;
     }
-    if (!text.empty()) EXPECT_EQ(::send(fd, text.data(), text.size(), MSG_NOSIGNAL), ssize_t(text.size()));
+    if (!text.empty()) {
+      EXPECT_EQ(::send(fd, text.data(), text.size(), MSG_NOSIGNAL), ssize_t(text.size()));
+    }
     return fd;
   }
 
