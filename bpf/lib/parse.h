@@ -5,7 +5,8 @@
  *                             or -drop_reason
  * IPv6 is not supported yet: it is dropped as UNSUPPORTED_L3_PROTOCOL (pods
  * get no IPv6 address). IPv4 fragments are dropped as
- * IP_FRAGMENTATION_NOT_SUPPORTED, since non-first fragments carry no ports. */
+ * IP_FRAGMENTATION_NOT_SUPPORTED, since non-first fragments carry no ports;
+ * the addresses and protocol are parsed first, so the drop event names them. */
 #pragma once
 
 #include <linux/tcp.h>
@@ -50,13 +51,13 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pk
 	__u32 ihl = ip->ihl * 4;
 	if (ip->version != 4 || ihl < sizeof(*ip))
 		return -DROP_CT_TRUNCATED_OR_INVALID_HEADER;
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return -DROP_IP_FRAGMENTATION_NOT_SUPPORTED;
 
 	pkt->saddr = ip->saddr;
 	pkt->daddr = ip->daddr;
 	pkt->proto = ip->protocol;
 	pkt->ttl = ip->ttl;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return -DROP_IP_FRAGMENTATION_NOT_SUPPORTED;
 	void *l4 = (void *)ip + ihl;
 	pkt->l4_off = ETH_HLEN + ihl;
 

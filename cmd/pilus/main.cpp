@@ -43,6 +43,20 @@ int main(int argc, char** argv) {
   agent->add_option("--maglev-table-size", config.maglev_size, "Maglev slots per service port (a prime)");
   agent->add_option("--lb-algorithm", config.lb_algorithm, "backend choice: maglev or random");
   agent->add_option("--lb-max-services", config.lb_max_services, "service ports (VIP, port, protocol) the LB maps hold");
+  agent->add_option("--api-max-connections", config.api_max_connections, "open connections the API socket serves")
+      ->check(CLI::PositiveNumber);
+  agent->add_option("--metrics-max-connections", config.metrics_max_connections,
+                    "open connections the metrics port serves")
+      ->check(CLI::PositiveNumber);
+  agent->add_option("--api-header-timeout", config.api_header_timeout_s,
+                    "seconds a client (API or metrics) has to send a complete request header")
+      ->check(CLI::PositiveNumber);
+  agent->add_option("--api-idle-timeout", config.api_idle_timeout_s,
+                    "seconds a request body or a response may go without progress (API and metrics)")
+      ->check(CLI::PositiveNumber);
+  agent->add_option("--api-max-request-bytes", config.api_max_request_bytes,
+                    "largest request body (apply/delete manifests) the API takes; larger: 413")
+      ->check(CLI::PositiveNumber);
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "create or update objects from manifests");

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -48,7 +49,8 @@ class Agent {
   ~Agent();
 
   // Applies manifests all or nothing; returns what changed, per object.
-  nlohmann::json apply(const std::vector<manifest::Source>& sources);
+  // The sources' text is released once parsed (a manifest can be tens of MB).
+  nlohmann::json apply(std::vector<manifest::Source> sources);
   nlohmann::json remove(const std::vector<manifest::Source>& sources);
 
   nlohmann::json pods() const;
@@ -56,7 +58,8 @@ class Agent {
   nlohmann::json identities() const;
   nlohmann::json namespaces() const;
   nlohmann::json status() const;
-  nlohmann::json bpf_conntrack() const;
+  // {"items": [...]} written piece by piece; stops early when write returns false.
+  void bpf_conntrack(const std::function<bool(std::string_view)>& write) const;
   nlohmann::json bpf_ipcache() const;
   nlohmann::json bpf_endpoints() const;
   nlohmann::json policies() const;

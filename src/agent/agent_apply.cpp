@@ -55,8 +55,9 @@ std::string policy_key_of(const manifest::Document& doc) {
 
 }  // namespace
 
-nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
+nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
   auto objects = manifest::parse_all(sources);
+  std::vector<manifest::Source>().swap(sources);  // parsed: the text is not needed any more
   require_handled_kinds(objects);
   Lock lock(mutex_);
 
@@ -221,6 +222,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       if (policy::is_policy(obj))
         applied.insert(policy::policy_name(doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name()));
     for (const auto& n : one_sided_allow_notes(applied)) notes.push_back(n);
+    policy_map_refusal_.clear();  // status reports a refusal only until an apply succeeds
     nlohmann::json response = {{"results", results}};
     if (!notes.empty()) response["notes"] = notes;
     return response;

@@ -27,6 +27,12 @@ struct AgentConfig {
   uint32_t maglev_size = 1021;                // prime; Maglev slots per service port
   std::string lb_algorithm = "maglev";        // or "random"
   uint32_t lb_max_services = 1024;            // service ports (VIP, port, protocol) the LB maps hold
+  // API and metrics servers (not saved: they only shape this run).
+  uint32_t api_max_connections = 256;
+  uint32_t metrics_max_connections = 64;
+  uint32_t api_header_timeout_s = 10;
+  uint32_t api_idle_timeout_s = 30;
+  uint64_t api_max_request_bytes = 64ull << 20;
 };
 
 nlohmann::json to_json(const AgentConfig& c);

@@ -140,23 +140,40 @@ nlohmann::json Agent::status() const {
           {"maps", maps}};
 }
 
-nlohmann::json Agent::bpf_conntrack() const {
-  nlohmann::json items = nlohmann::json::array();
-  datapath_->conntrack().for_each([&](const ct_key& k, const ct_entry& v) {
-    items.push_back({{"source", ip_be_to_string(k.saddr) + ":" + std::to_string(ntohs(k.sport))},
-                     {"destination", ip_be_to_string(k.daddr) + ":" + std::to_string(ntohs(k.dport))},
-                     {"protocol", proto_name(k.proto)},
-                     {"scope", k.scope == CT_EGRESS ? "egress" : "ingress"},
-                     {"packetsForward", v.packets_fwd},
-                     {"bytesForward", v.bytes_fwd},
-                     {"packetsReply", v.packets_rev},
-                     {"bytesReply", v.bytes_rev},
-                     {"expires", v.expires},
-                     {"sourceIdentity", v.src_identity},
-                     {"closing", (v.flags & CT_F_CLOSING) != 0},
-                     {"seenReply", (v.flags & CT_F_SEEN_REPLY) != 0}});
-  });
-  return {{"items", items}};
+void Agent::bpf_conntrack(const std::function<bool(std::string_view)>& write) const {
+  // Written as it is read, a few hundred entries at a time: a full map (a million entries) as one
+  // JSON tree would cost the agent hundreds of MiB that the allocator keeps afterwards.
+  constexpr size_t kEntriesPerChunk = 512;
+  auto ct = datapath_->conntrack();
+  std::string chunk = "{\"items\":[";
+  bool first = true;
+  size_t in_chunk = 0;
+  for (const auto& k : ct.keys()) {
+    auto v = ct.lookup(k);
+    if (!v) continue;  // expired and deleted since the keys were read
+    nlohmann::json item = {{"source", ip_be_to_string(k.saddr) + ":" + std::to_string(ntohs(k.sport))},
+                           {"destination", ip_be_to_string(k.daddr) + ":" + std::to_string(ntohs(k.dport))},
+                           {"protocol", proto_name(k.proto)},
+                           {"scope", k.scope == CT_EGRESS ? "egress" : "ingress"},
+                           {"packetsForward", v->packets_fwd},
+                           {"bytesForward", v->bytes_fwd},
+                           {"packetsReply", v->packets_rev},
+                           {"bytesReply", v->bytes_rev},
+                           {"expires", v->expires},
+                           {"sourceIdentity", v->src_identity},
+                           {"closing", (v->flags & CT_F_CLOSING) != 0},
+                           {"seenReply", (v->flags & CT_F_SEEN_REPLY) != 0}};
+    if (!first) chunk += ',';
+    first = false;
+    chunk += item.dump();
+    if (++in_chunk == kEntriesPerChunk) {
+      if (!write(chunk)) return;  // the client went away
+      chunk.clear();
+      in_chunk = 0;
+    }
+  }
+  chunk += "]}\n";
+  write(chunk);
 }
 
 nlohmann::json Agent::bpf_ipcache() const {

@@ -1,8 +1,11 @@
 #include "agent/api_routes.h"
 
+#include <malloc.h>
+
 #include <map>
 #include <string>
 
+#include "api/json_body.h"
 #include "common/error.h"
 #include "observe/flow_filter.h"
 #include "observe/flow_stream.h"
@@ -27,16 +30,22 @@ std::map<std::string, std::string> label_list(const std::string& text, const std
   return labels;
 }
 
+// After a request that allocated a lot (a large manifest, a full conntrack dump), hands the freed
+// memory back to the kernel: glibc keeps it otherwise, and the agent would stay that big.
+struct ReturnFreedMemory {
+  ~ReturnFreedMemory() { malloc_trim(0); }
+};
+
 }  // namespace
 
 using api::Request;
 using api::Response;
 
-std::vector<manifest::Source> sources_from_request(const std::string& body) {
-  auto j = nlohmann::json::parse(body);
-  if (!j.contains("sources") || !j["sources"].is_array()) fail("request body needs a \"sources\" array");
+std::vector<manifest::Source> sources_from_request(std::string&& body) {
+  nlohmann::json j;
+  api::JsonField root = api::parse_json_body(std::move(body), j);
   std::vector<manifest::Source> sources;
-  for (const auto& s : j["sources"]) sources.push_back({s.at("name").get<std::string>(), s.at("text").get<std::string>()});
+  for (auto& s : root.at("sources").items()) sources.push_back({s.at("name").string(), s.at("text").take_string()});
   if (sources.empty()) fail("no manifests given");
   return sources;
 }
@@ -51,7 +60,13 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   get("/v1/endpoints", [&] { return agent.endpoints(); });
   get("/v1/identities", [&] { return agent.identities(); });
   get("/v1/namespaces", [&] { return agent.namespaces(); });
-  get("/v1/bpf/ct", [&] { return agent.bpf_conntrack(); });
+  server.handle_stream(
+      "GET", "/v1/bpf/ct",
+      [&](const Request&, const api::StreamWriter& w) {
+        ReturnFreedMemory trim;
+        agent.bpf_conntrack(w);
+      },
+      "application/json");
   get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
   get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
   get("/v1/policies", [&] { return agent.policies(); });
@@ -86,10 +101,14 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
     observe::stream_flows(agent.flows(), request, w, options);
   });
   server.on_stop([&agent] { agent.flows().close(); });
-  server.handle("POST", "/v1/apply",
-                [&](const Request& r) { return Response::json(agent.apply(sources_from_request(r.body))); });
-  server.handle("POST", "/v1/delete",
-                [&](const Request& r) { return Response::json(agent.remove(sources_from_request(r.body))); });
+  server.handle("POST", "/v1/apply", [&](Request& r) {
+    ReturnFreedMemory trim;
+    return Response::json(agent.apply(sources_from_request(std::move(r.body))));
+  });
+  server.handle("POST", "/v1/delete", [&](Request& r) {
+    ReturnFreedMemory trim;
+    return Response::json(agent.remove(sources_from_request(std::move(r.body))));
+  });
   server.handle("POST", "/v1/bpf/ct/gc",
                 [&](const Request&) { return Response::json({{"deleted", agent.conntrack_gc()}}); });
 }

@@ -9,6 +9,6 @@ namespace pilus::agent {
 void register_api_routes(api::HttpServer& server, Agent& agent);
 
 // The sources of an apply/delete request body: {"sources": [{"name", "text"}]}.
-std::vector<manifest::Source> sources_from_request(const std::string& body);
+std::vector<manifest::Source> sources_from_request(std::string&& body);
 
 }  // namespace pilus::agent

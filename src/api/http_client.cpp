@@ -34,8 +34,10 @@ void connect(Socket& sock, const std::string& path) {
   if (ec) fail("cannot reach the pilus agent at {}: {} (is `pilus agent` running?)", path, ec.message());
 }
 
-void send_request(Socket& sock, const std::string& path, const std::string& method, const std::string& target,
-                  const std::string& body) {
+// A failed write is returned, not thrown: the agent may have answered (413) and closed before
+// taking the whole body, and that answer is still there to read.
+beast::error_code send_request(Socket& sock, const std::string& method, const std::string& target,
+                               const std::string& body) {
   http::request<http::string_body> req;
   req.method_string(method);
   req.target(target);
@@ -47,7 +49,7 @@ void send_request(Socket& sock, const std::string& path, const std::string& meth
   req.prepare_payload();
   beast::error_code ec;
   http::write(sock, req, ec);
-  if (ec) fail("lost connection to the pilus agent at {}: {}", path, ec.message());
+  return ec;
 }
 
 // The body's "error" when it is our JSON error shape, else the status and whatever text came back.
@@ -65,7 +67,7 @@ Response HttpClient::request(const std::string& method, const std::string& path_
   asio::io_context ioc;
   Socket sock(ioc);
   connect(sock, path_);
-  send_request(sock, path_, method, path_and_query, body);
+  auto write_ec = send_request(sock, method, path_and_query, body);
 
   beast::flat_buffer buf;
   http::response_parser<http::string_body> parser;
@@ -74,7 +76,7 @@ Response HttpClient::request(const std::string& method, const std::string& path_
   parser.body_limit(kNoLimit);
   beast::error_code ec;
   http::read(sock, buf, parser, ec);
-  if (ec) fail("lost connection to the pilus agent at {}: {}", path_, ec.message());
+  if (ec) fail("lost connection to the pilus agent at {}: {}", path_, (write_ec ? write_ec : ec).message());
   auto& msg = parser.get();
   Response r;
   r.status = msg.result_int();
@@ -88,7 +90,8 @@ void HttpClient::stream_lines(const std::string& method, const std::string& path
   asio::io_context ioc;
   Socket sock(ioc);
   connect(sock, path_);
-  send_request(sock, path_, method, path_and_query, body);
+  if (auto ec = send_request(sock, method, path_and_query, body))
+    fail("lost connection to the pilus agent at {}: {}", path_, ec.message());
 
   beast::flat_buffer buf;
   http::response_parser<http::buffer_body> parser;

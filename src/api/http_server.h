@@ -42,20 +42,41 @@ struct Response {
 // server is stopping. An empty chunk writes nothing and only reports whether the stream is still
 // alive, including whether the client has closed its end: use it as a heartbeat while waiting.
 using StreamWriter = std::function<bool(std::string_view chunk)>;
-using Handler = std::function<Response(const Request&)>;
+// Non-const so a handler may move a large body out (e.g. to free it before parsing what it holds).
+using Handler = std::function<Response(Request&)>;
 using StreamHandler = std::function<void(const Request&, const StreamWriter&)>;
 
 using pilus::percent_decode;
 using pilus::percent_encode;
 
+// What one server accepts from its clients, so that a slow or greedy client (or many) cannot
+// exhaust the agent's descriptors or keep others out.
+struct ServerLimits {
+  // Open connections and streams together. At the cap, a new connection closes the one that has
+  // waited longest for its request to begin or complete (reason "evicted"); if none is waiting,
+  // the new one is answered 503 and closed ("connection_limit").
+  size_t max_connections = 256;
+  // From the connection (or the previous response) to a complete request header ("header_timeout").
+  std::chrono::milliseconds header_timeout{10000};
+  // Longest a request body read or a response write may go without progress ("idle_timeout").
+  std::chrono::milliseconds idle_timeout{30000};
+  std::uint64_t max_body = 64ull << 20;  // larger: 413 ("request_too_large")
+};
+
+// Why a server closed or refused a connection; counted, see refusals().
+inline constexpr const char* kRefusalReasons[] = {"connection_limit", "evicted", "header_timeout",
+                                                  "idle_timeout", "request_too_large", "descriptor_limit"};
+
 // Threading and handler contract:
 // - Routes must be registered before start().
 // - Handlers run on server threads, concurrently with each other. A thrown pilus::Error (or a JSON
 //   parse error) answers 400 {"error": what()}, any other exception 500.
-// - Plain handlers run on the I/O pool (start(threads)) and must return promptly: a handler that
-//   never returns blocks a pool thread, and stop() waits for it.
+// - Connections are read and written on one I/O thread, asynchronously: a slow or half-sent
+//   request holds no thread. Plain handlers run, once their request is complete, on a pool of
+//   start(threads) threads that does no I/O; a handler that never returns blocks a pool thread,
+//   and stop() waits for it.
 // - Each stream runs on its own thread, answered with chunked transfer encoding (content type
-//   application/x-ndjson), and its connection is closed when the handler returns. Nothing is sent
+//   application/x-ndjson unless given), and its connection is closed when the handler returns. Nothing is sent
 //   until the first non-empty chunk, so a handler that throws before writing still gets a proper
 //   400/500; one that throws later cuts the stream without the final chunk (the client sees an error).
 // - Shutdown: after stop() begins, every writer returns false and blocked writes are interrupted.
@@ -78,13 +99,20 @@ class HttpServer {
 
   void handle(const std::string& method, const std::string& path, Handler h);          // exact path
   void handle_prefix(const std::string& method, const std::string& prefix, Handler h);  // longest prefix, after exact
-  void handle_stream(const std::string& method, const std::string& path, StreamHandler h);  // exact path
+  // Exact path; the chunks are sent with content_type (NDJSON by default, or one JSON document in pieces).
+  void handle_stream(const std::string& method, const std::string& path, StreamHandler h,
+                     const std::string& content_type = "application/x-ndjson");
 
   // Called at the beginning of stop(), e.g. to wake stream handlers waiting on a condition variable.
   void on_stop(std::function<void()> callback);
   void set_stop_grace(std::chrono::milliseconds grace);
+  void set_limits(const ServerLimits& limits);  // before start()
 
-  void start(int threads = 4);  // returns at once; serves in background threads; at most once
+  // Connections closed or refused so far, by reason (every kRefusalReasons entry, zeros included).
+  std::map<std::string, std::uint64_t> refusals() const;
+  size_t connections() const;  // open connections and streams
+
+  void start(int threads = 4);  // returns at once; serves in background threads (threads: handler pool); at most once
   void stop();                  // closes the listener and all connections, joins threads; idempotent
   uint16_t port() const;        // TCP port (0 for a Unix socket)
   const std::string& address() const { return address_; }  // socket path or host:port, for logs

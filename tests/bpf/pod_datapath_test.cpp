@@ -135,6 +135,11 @@ EventExpect drop_event(drop_reason reason, uint16_t endpoint_id, uint32_t src, u
 
 // A parse failure is reported before the datapath knows whose packet it is.
 EventExpect parse_drop(drop_reason reason) { return drop_event(reason, NO_ENDPOINT, 0, 0, std::nullopt); }
+// A fragment is refused after its IPv4 header is read: the event names A and B and the protocol,
+// without ports (a non-first fragment has none).
+EventExpect fragment_drop(uint8_t proto) {
+  return drop_event(DROP_IP_FRAGMENTATION_NOT_SUPPORTED, NO_ENDPOINT, 0, 0, Tuple{POD_A_IP, POD_B_IP, 0, 0, proto});
+}
 
 // ================= one packet, one hook =================
 
@@ -444,7 +449,7 @@ const PacketCase PACKET_CASES[] = {
      },
      .verdict = TC_ACT_SHOT, .expected_output = nullptr,
      .counted = dropped(NO_ENDPOINT, DROP_IP_FRAGMENTATION_NOT_SUPPORTED), .ct = std::nullopt,
-     .event = parse_drop(DROP_IP_FRAGMENTATION_NOT_SUPPORTED)},
+     .event = fragment_drop(IPPROTO_UDP)},
     {.name = "last_fragment",
      .description = "A last fragment (offset 1480, MF clear)",
      .hook = Hook::from_pod, .at = At::pod_a,
@@ -453,7 +458,7 @@ const PacketCase PACKET_CASES[] = {
      },
      .verdict = TC_ACT_SHOT, .expected_output = nullptr,
      .counted = dropped(NO_ENDPOINT, DROP_IP_FRAGMENTATION_NOT_SUPPORTED), .ct = std::nullopt,
-     .event = parse_drop(DROP_IP_FRAGMENTATION_NOT_SUPPORTED)},
+     .event = fragment_drop(IPPROTO_UDP)},
     {.name = "gre_is_an_unknown_l4_protocol",
      .description = "GRE (47) between pods: only TCP, UDP and ICMP are tracked",
      .hook = Hook::from_pod, .at = At::pod_a,

@@ -349,6 +349,7 @@ void TestAgent::start() {
                                    "--cgroup",  cgroup_,          "--pod-cidr",  pod_cidr_,    "--metrics-addr",
                                    metrics_addr_};
   argv.insert(argv.end(), options_.agent_args.begin(), options_.agent_args.end());
+  argv.insert(argv.begin(), options_.launcher.begin(), options_.launcher.end());
   std::string out_log = work_dir_ + "/agent.stdout.log", err_log = work_dir_ + "/agent.stderr.log";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

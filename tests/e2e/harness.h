@@ -97,6 +97,8 @@ class TestAgent {
   struct Options {
     int pod_cidr_prefix = 24;  // a random unused 10.244.<100..199>.0/<prefix>
     std::vector<std::string> agent_args;  // more `pilus agent` flags (map sizes, ...)
+    // Runs the agent through this command, which must exec it (same pid): e.g. {"prlimit", "--nofile=64:256", "--"}.
+    std::vector<std::string> launcher;
   };
   TestAgent() : TestAgent(Options{}) {}
   explicit TestAgent(Options options);

@@ -122,6 +122,7 @@ spec:
   m.allow(frontend, backend, kTcpPort, "tcp").deny(frontend, backend, kAltTcpPort, "tcp");
   verify(m);
   EXPECT_EQ(status()["policyMap"]["entries"], 1);
+  EXPECT_TRUE(status()["policyMap"]["lastRefusal"].is_null()) << "a later apply succeeded: the refusal is history";
 }
 
 }  // namespace

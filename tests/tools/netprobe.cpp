@@ -15,6 +15,10 @@
 //   netprobe rawframe IFACE --ip-bytes N [--count K]
 //        K Ethernet frames of EtherType IPv4 carrying only the first N bytes of an IPv4
 //        header (a malformed frame a pod with CAP_NET_RAW can send); needs CAP_NET_RAW
+//   netprobe hold tcp IP PORT | unix PATH --count N --hold-ms N [--send TEXT] [--ready-file PATH]
+//        N connections held open, each having sent TEXT (default: half an HTTP request header),
+//        as a slow client would; touches the ready file once all are open (or refused), then
+//        holds them hold-ms (0: until stdin has a byte or ends); prints {"opened", "refused", "first_error", "closed_by_peer"} at the end
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -23,7 +27,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -316,6 +322,61 @@ int rawframe(const std::string& iface, int ip_bytes, int count) {
   return sent == count ? 0 : 1;
 }
 
+int hold(const std::string& kind, const std::string& target, int port, int count, int hold_ms, const std::string& text,
+         const std::string& ready_file) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  std::vector<int> fds;
+  int refused = 0;
+  std::string first_error;
+  for (int i = 0; i < count; i++) {
+    int fd = -1;
+    int rc = -1;
+    if (kind == "unix") {
+      fd = socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un sun{};
+      sun.sun_family = AF_UNIX;
+      snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", target.c_str());
+      if (fd >= 0) rc = connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun));
+    } else {
+      fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sin = address(target, port);
+      if (fd >= 0) rc = connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+    }
+    if (rc == 0 && send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size())) {
+      fds.push_back(fd);
+      continue;
+    }
+    if (first_error.empty()) first_error = strerror(errno);
+    refused++;
+    if (fd >= 0) close(fd);
+  }
+  if (!ready_file.empty()) {
+    FILE* f = fopen(ready_file.c_str(), "w");
+    if (f) fclose(f);
+  }
+  if (hold_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
+  } else {
+    char c;
+    while (read(0, &c, 1) < 0 && errno == EINTR) {
+    }
+  }
+  int closed_by_peer = 0;  // the server answered (an error) or closed: anything but "still waiting"
+  for (int fd : fds) {
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+    if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) closed_by_peer++;
+    close(fd);
+  }
+  printf("{\"opened\": %zu, \"refused\": %d, \"first_error\": \"%s\", \"closed_by_peer\": %d}\n", fds.size(), refused,
+         first_error.c_str(), closed_by_peer);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -345,6 +406,13 @@ int main(int argc, char** argv) {
   if (mode == "rawframe" && argc >= 3)
     return rawframe(argv[2], std::stoi(arg_value(argc, argv, "--ip-bytes", "0")),
                     std::stoi(arg_value(argc, argv, "--count", "1")));
-  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread|rawframe ... (see the top of netprobe.cpp)\n");
+  if (mode == "hold" && argc >= 4) {
+    bool unix_socket = std::string(argv[2]) == "unix";
+    return hold(argv[2], argv[3], unix_socket ? 0 : std::stoi(argv[4]), std::stoi(arg_value(argc, argv, "--count", "1")),
+                std::stoi(arg_value(argc, argv, "--hold-ms", "1000")),
+                arg_value(argc, argv, "--send", "GET /metrics HTTP/1.1\r\nHost: pilus\r\nX-Slow: "),
+                arg_value(argc, argv, "--ready-file", ""));
+  }
+  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread|rawframe|hold ... (see the top of netprobe.cpp)\n");
   return 2;
 }
