@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
   agent->add_option("--maglev-table-size", config.maglev_size, "Maglev slots per service port (a prime)");
   agent->add_option("--lb-algorithm", config.lb_algorithm, "backend choice: maglev or random");
   agent->add_option("--lb-max-services", config.lb_max_services, "service ports (VIP, port, protocol) the LB maps hold");
+  agent->add_option("--proxy-max-connections", config.proxy_max_connections,
+                    "L7 proxy client connections, all pods together")->check(CLI::PositiveNumber);
+  agent->add_option("--proxy-max-connections-per-identity", config.proxy_max_connections_per_identity,
+                    "L7 proxy client connections one pod identity may hold")->check(CLI::PositiveNumber);
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "create or update objects from manifests");

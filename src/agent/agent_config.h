@@ -27,6 +27,8 @@ struct AgentConfig {
   uint32_t maglev_size = 1021;                // prime; Maglev slots per service port
   std::string lb_algorithm = "maglev";        // or "random"
   uint32_t lb_max_services = 1024;            // service ports (VIP, port, protocol) the LB maps hold
+  uint32_t proxy_max_connections = 4096;              // L7 proxy client connections, all pods together
+  uint32_t proxy_max_connections_per_identity = 512;  // one client identity's share of them
 };
 
 nlohmann::json to_json(const AgentConfig& c);
