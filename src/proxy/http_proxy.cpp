@@ -111,7 +111,7 @@ std::optional<Refusal> prepare_request(Request& req) {
     std::string_view te(req[http::field::transfer_encoding].data(), req[http::field::transfer_encoding].size());
     while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
     while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
-    if (codings > 1 || !beast::iequals(te, "chunked"))
+    if (codings > 1 || !beast::iequals(beast::string_view(te.data(), te.size()), "chunked"))
       return Refusal{http::status::not_implemented, "Unsupported Transfer-Encoding\n", true};
   }
   size_t hosts = req.count(http::field::host);

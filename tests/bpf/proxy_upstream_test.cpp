@@ -96,9 +96,8 @@ TEST_F(ProxyUpstreamTest, AnL7RedirectEntryForTheClientCountsAsAllowedAtL4) {
 }
 
 TEST_F(ProxyUpstreamTest, DenyEntryForTheClientDropsWithTheDenyReason) {
-  deny(server_, METRIC_INGRESS, {.peer_identity = BACKEND_IDENTITY});
-  drain_events();
-  EXPECT_EQ(from(PROXY_IP, 41003, SYN, mark_for(BACKEND_IP)).verdict, static_cast<uint32_t>(TC_ACT_SHOT));
+  deny(server_, METRIC_INGRESS, {.peer_identity = CLIENT_IDENTITY});
+  EXPECT_EQ(from(PROXY_IP, 41003, SYN, mark_for(CLIENT_IP)).verdict, static_cast<uint32_t>(TC_ACT_SHOT));
   EXPECT_EQ(counter(52, DROP_POLICY_DENY, METRIC_INGRESS).packets, 1u);
 }
 

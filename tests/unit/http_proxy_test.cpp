@@ -292,7 +292,8 @@ TEST_F(ProxyTest, TransferEncodingOtherThanChunkedOrWithContentLengthIsRefusedAn
     EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << te << ": " << out;
     EXPECT_EQ(out.find("ok GET"), std::string::npos) << te << ": " << out;
   }
-  EXPECT_EQ(proxy_->stats().invalid_framing, 6u);
+  // Beast's parser refuses chunked with Content-Length itself (a parse error); the proxy the other five.
+  EXPECT_EQ(proxy_->stats().invalid_framing, 5u);
   EXPECT_EQ(exchange("GET /api/ok HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n0\r\n\r\n")
                 .rfind("HTTP/1.1 200", 0),
             0u)
