@@ -164,8 +164,8 @@ awaitable<void> HttpProxy::Impl::accept_loop() {
     tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      bool exhausted = ec.value() == EMFILE || ec.value() == ENFILE || ec.value() == ENOBUFS || ec.value() == ENOMEM;
-      if (exhausted) descriptors_exhausted++;
+      // Every failure backs off (ENOBUFS/ENOMEM would spin as well); descriptors are counted.
+      if (ec.value() == EMFILE || ec.value() == ENFILE) descriptors_exhausted++;
       unlogged++;
       if (auto now = SteadyClock::now(); now - last_log >= kLogEvery) {
         spdlog::warn("proxy: accept: {} ({} failures since the last report); retrying in {} ms", ec.message(),
