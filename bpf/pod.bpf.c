@@ -57,9 +57,11 @@ static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, c
  * pod as endpoint and destination identity): policy and conntrack (the node
  * itself may always reach its pods, Cilium's allow-localhost), reverse NAT of
  * a service reply, the forwarded count. Run by to_pod for what the node's
- * stack delivers and by from_pod for pod-to-pod. Returns 0 to deliver, or a
- * drop verdict. */
-static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *dst)
+ * stack delivers and by from_pod for pod-to-pod. peer_ip is the address
+ * policy's CIDR lookup uses: the source, or the client behind the L7 proxy.
+ * Returns 0 to deliver, or a drop verdict. */
+static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *dst,
+					 __u32 peer_ip)
 {
 	int ret;
 
@@ -76,7 +78,7 @@ static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *
 			emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
 		}
 	} else {
-		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, ctx->pkt.saddr, TRACE_TO_ENDPOINT);
+		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, peer_ip, TRACE_TO_ENDPOINT);
 		if (ret)
 			return ret;
 	}
@@ -148,7 +150,7 @@ int from_pod(struct __sk_buff *skb)
 		.dst_identity = dst->identity,
 		.ifindex = dst->ifindex,
 	};
-	ret = ingress_stage(skb, &in, dst);
+	ret = ingress_stage(skb, &in, dst, in.pkt.saddr);
 	if (ret)
 		return ret;
 	return redirect_into_endpoint(skb, dst);
@@ -179,7 +181,14 @@ int to_pod(struct __sk_buff *skb)
 	ctx.endpoint_id = dst->endpoint_id;
 	ctx.dst_identity = dst->identity;
 	ctx.src_identity = ipcache_identity(ctx.pkt.saddr);
+	/* The L7 proxy's upstream leg is judged as its client, never as the node. */
+	__u32 peer_ip = ctx.pkt.saddr;
+	__u32 client = ctx.src_identity == IDENTITY_HOST ? proxy_upstream_client(skb, &ctx.pkt) : 0;
+	if (client) {
+		peer_ip = client;
+		ctx.src_identity = ipcache_identity(client);
+	}
 
-	ret = ingress_stage(skb, &ctx, dst);
+	ret = ingress_stage(skb, &ctx, dst, peer_ip);
 	return ret ? ret : TC_ACT_OK;
 }

@@ -15,6 +15,18 @@
 
 #define PROXY_FLOWS_MAX 65536
 
+/* SO_MARK of the proxy's upstream socket: a magic in the top byte and the low
+ * 24 bits of the client's address (a local pod: it shares the top byte with
+ * the proxy's address, which is in the pod CIDR). to_pod judges a packet from
+ * the proxy's address carrying it as if it came from the client, so the
+ * server's ingress policy decides on the client, not on the node. The top
+ * byte differs from MARK_INGRESS_DONE's (abi/endpoint.h), so the two never
+ * collide; pods cannot set either (the veth clears skb->mark on the way out
+ * of their namespace, and from_pod refuses sources other than the pod). */
+#define MARK_PROXY_UPSTREAM_MAGIC 0xa5000000
+#define MARK_PROXY_UPSTREAM_MAGIC_MASK 0xff000000
+#define MARK_PROXY_UPSTREAM_ADDR_MASK 0x00ffffff
+
 struct proxy_config {
 	__u32 proxy_ip; /* network byte order; 0: no proxy, never redirect */
 	__u32 pad;

@@ -8,6 +8,10 @@
  *   proxy_reverse_nat(skb, pkt) -> 0, or -drop_reason. Called by to_pod before
  *       anything else: rewrites the proxy's replies so they come from the
  *       original server, and updates pkt to match.
+ *   proxy_upstream_client(skb, pkt) -> the client's address (network order)
+ *       when the packet is the proxy's upstream leg (from the proxy's address,
+ *       marked MARK_PROXY_UPSTREAM_MAGIC), else 0. to_pod then judges it as
+ *       the client: the upstream leg never borrows the node's admission.
  *
  * The decision is per connection, taken on the SYN: a policy entry (the
  * client's egress or the server's ingress) carrying a proxy_port sends it to
@@ -15,7 +19,12 @@
  * new connections off the proxy but does not break established ones. The
  * proxy listens on the node's address (a local address: plain local
  * delivery, no policy routing, no TPROXY) and reads proxy_origin to learn
- * the original destination and the client's identity. */
+ * the original destination and the client's identity.
+ *
+ * The proxy's connection to the server comes from the node's address; it
+ * carries the client's address in its socket mark, and to_pod runs the
+ * server's ingress stage for the client (policy by the client's identity and
+ * CIDR identity), not for the node, which it would always admit. */
 #pragma once
 
 #include <linux/tcp.h>
@@ -152,4 +161,17 @@ static __always_inline int proxy_reverse_nat(struct __sk_buff *skb, struct packe
 	if (!origin)
 		return 0;
 	return nat_rewrite(skb, pkt, NAT_SOURCE, origin->orig_daddr, origin->orig_dport);
+}
+
+static __always_inline __u32 proxy_upstream_client(const struct __sk_buff *skb, const struct packet *pkt)
+{
+	__u32 zero = 0;
+
+	if ((skb->mark & MARK_PROXY_UPSTREAM_MAGIC_MASK) != MARK_PROXY_UPSTREAM_MAGIC)
+		return 0;
+	struct proxy_config *cfg = bpf_map_lookup_elem(&proxy_config, &zero);
+	if (!cfg || !cfg->proxy_ip || pkt->saddr != cfg->proxy_ip)
+		return 0;
+	__u32 net = bpf_ntohl(cfg->proxy_ip) & MARK_PROXY_UPSTREAM_MAGIC_MASK;
+	return bpf_htonl(net | (skb->mark & MARK_PROXY_UPSTREAM_ADDR_MASK));
 }

@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   agent->add_option("--api-max-request-bytes", config.api_max_request_bytes,
                     "largest request body (apply/delete manifests) the API takes; larger: 413")
       ->check(CLI::PositiveNumber);
+  agent->add_option("--proxy-max-connections", config.proxy_max_connections,
+                    "L7 proxy client connections, all pods together")->check(CLI::PositiveNumber);
+  agent->add_option("--proxy-max-connections-per-identity", config.proxy_max_connections_per_identity,
+                    "L7 proxy client connections one pod identity may hold")->check(CLI::PositiveNumber);
 
   std::vector<std::string> files;
   auto* apply = app.add_subcommand("apply", "create or update objects from manifests");

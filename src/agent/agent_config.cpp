@@ -8,7 +8,8 @@ nlohmann::json to_json(const AgentConfig& c) {
           {"metricsAddr", c.metrics_addr}, {"ctMax", c.ct_max},   {"ctGcIntervalSeconds", c.ct_gc_interval_s},
           {"policyMax", c.policy_max},   {"eventBufferBytes", c.event_buffer_bytes},
           {"serviceCIDR", c.service_cidr}, {"maglevTableSize", c.maglev_size}, {"lbAlgorithm", c.lb_algorithm},
-          {"lbMaxServices", c.lb_max_services}};
+          {"lbMaxServices", c.lb_max_services}, {"proxyMaxConnections", c.proxy_max_connections},
+          {"proxyMaxConnectionsPerIdentity", c.proxy_max_connections_per_identity}};
 }
 
 AgentConfig config_from_json(const nlohmann::json& j) {
@@ -28,6 +29,8 @@ AgentConfig config_from_json(const nlohmann::json& j) {
   c.maglev_size = j.value("maglevTableSize", c.maglev_size);
   c.lb_algorithm = j.value("lbAlgorithm", c.lb_algorithm);
   c.lb_max_services = j.value("lbMaxServices", c.lb_max_services);
+  c.proxy_max_connections = j.value("proxyMaxConnections", c.proxy_max_connections);
+  c.proxy_max_connections_per_identity = j.value("proxyMaxConnectionsPerIdentity", c.proxy_max_connections_per_identity);
   return c;
 }
 

@@ -33,6 +33,8 @@ struct AgentConfig {
   uint32_t api_header_timeout_s = 10;
   uint32_t api_idle_timeout_s = 30;
   uint64_t api_max_request_bytes = 64ull << 20;
+  uint32_t proxy_max_connections = 4096;              // L7 proxy client connections, all pods together
+  uint32_t proxy_max_connections_per_identity = 512;  // one client identity's share of them
 };
 
 nlohmann::json to_json(const AgentConfig& c);

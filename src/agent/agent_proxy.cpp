@@ -15,6 +15,8 @@ namespace pilus::agent {
 void Agent::start_proxy() {
   proxy::ProxyConfig pc;
   pc.listen_ip = ipam_.router_ip();
+  pc.max_connections = config_.proxy_max_connections;
+  pc.max_connections_per_identity = config_.proxy_max_connections_per_identity;
   proxy::HttpProxy::Hooks hooks;
   hooks.origin = [this](endpoint::Ipv4 client, uint16_t client_port,
                         uint16_t proxy_port) -> std::optional<proxy::ConnectionOrigin> {
@@ -66,7 +68,12 @@ nlohmann::json Agent::proxy_status() const {
           {"parseErrors", s.parse_errors},
           {"timeouts", s.timeouts},
           {"upstreamErrors", s.upstream_errors},
-          {"clientAborts", s.client_aborts}};
+          {"clientAborts", s.client_aborts},
+          {"rejectedConnections", s.rejected_connections},
+          {"rejectedPerIdentity", s.identity_rejected},
+          {"descriptorsExhausted", s.descriptors_exhausted},
+          {"invalidTargets", s.invalid_targets},
+          {"invalidFraming", s.invalid_framing}};
 }
 
 }  // namespace pilus::agent

@@ -69,6 +69,10 @@ void HttpMetrics::render(metrics::PrometheusText& t, const ProxyStats& s) const 
   t.sample("pilus_proxy_errors_total", {{"reason", "unknown_origin"}}, double(s.unknown_origin));
   t.sample("pilus_proxy_errors_total", {{"reason", "too_many_connections"}}, double(s.rejected_connections));
   t.sample("pilus_proxy_errors_total", {{"reason", "client_abort"}}, double(s.client_aborts));
+  t.sample("pilus_proxy_errors_total", {{"reason", "too_many_connections_per_identity"}}, double(s.identity_rejected));
+  t.sample("pilus_proxy_errors_total", {{"reason", "descriptors_exhausted"}}, double(s.descriptors_exhausted));
+  t.sample("pilus_proxy_errors_total", {{"reason", "invalid_target"}}, double(s.invalid_targets));
+  t.sample("pilus_proxy_errors_total", {{"reason", "invalid_framing"}}, double(s.invalid_framing));
 }
 
 }  // namespace pilus::proxy

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -12,8 +13,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <unordered_map>
+
 #include "common/error.h"
 #include "proxy/http_request_view.h"
+#include "proxy/http_target.h"
+#include "proxy/upstream_mark.h"
 
 namespace pilus::proxy {
 
@@ -36,7 +44,23 @@ struct HttpProxy::Impl {
   std::shared_ptr<const L7Policy> policy = std::make_shared<L7Policy>();
 
   std::atomic<uint64_t> connections{0}, active{0}, unknown_origin{0}, requests{0}, forwarded{0}, denied{0},
-      parse_errors{0}, timeouts{0}, upstream_errors{0}, rejected{0}, aborted{0};
+      parse_errors{0}, timeouts{0}, upstream_errors{0}, rejected{0}, aborted{0}, identity_rejected{0},
+      descriptors_exhausted{0}, invalid_targets{0}, invalid_framing{0};
+
+  // Open connections per client identity, for max_connections_per_identity.
+  std::mutex per_identity_mu;
+  std::unordered_map<uint32_t, size_t> per_identity;
+  bool take_identity_slot(uint32_t identity) {
+    std::lock_guard<std::mutex> l(per_identity_mu);
+    size_t& n = per_identity[identity];
+    if (n >= config.max_connections_per_identity) return false;
+    n++;
+    return true;
+  }
+  void release_identity_slot(uint32_t identity) {
+    std::lock_guard<std::mutex> l(per_identity_mu);
+    if (auto it = per_identity.find(identity); it != per_identity.end() && --it->second == 0) per_identity.erase(it);
+  }
 
   std::shared_ptr<const L7Policy> current_policy() const {
     std::lock_guard<std::mutex> l(policy_mu);
@@ -61,13 +85,45 @@ Response simple_response(unsigned version, http::status status, std::string body
   return res;
 }
 
+// The URL of a request as judged: its Host (checked by prepare_request) and its normalized target.
 std::string url_of(const Request& req, const ConnectionOrigin& o) {
   std::string host(req[http::field::host]);
   if (host.empty()) host = endpoint::to_string(o.server_ip) + ":" + std::to_string(o.server_port);
-  std::string target(req.target());
-  // Absolute-form targets already carry scheme and host.
-  if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) return target;
-  return "http://" + host + target;
+  return "http://" + host + std::string(req.target());
+}
+
+struct Refusal {
+  http::status status;
+  std::string text;
+  bool framing;  // else the target or Host
+};
+
+// What the proxy will not forward because the server could read it otherwise than
+// the proxy judged it; else rewrites the request to the form it is judged and sent in:
+// the normalized target, and an absolute-form target's host as Host (RFC 9112 3.2.2).
+std::optional<Refusal> prepare_request(Request& req) {
+  // RFC 9112 6.1/6.3: only "chunked" is forwarded as a body coding; with Content-Length too the
+  // framing is ambiguous (request smuggling).
+  size_t codings = req.count(http::field::transfer_encoding);
+  if (codings) {
+    if (req.count(http::field::content_length))
+      return Refusal{http::status::bad_request, "Transfer-Encoding and Content-Length together\n", true};
+    std::string_view te(req[http::field::transfer_encoding].data(), req[http::field::transfer_encoding].size());
+    while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+    if (codings > 1 || !beast::iequals(beast::string_view(te.data(), te.size()), "chunked"))
+      return Refusal{http::status::not_implemented, "Unsupported Transfer-Encoding\n", true};
+  }
+  size_t hosts = req.count(http::field::host);
+  if (hosts > 1) return Refusal{http::status::bad_request, "More than one Host header\n", false};
+  if (hosts == 1 && !valid_host(std::string_view(req[http::field::host].data(), req[http::field::host].size())))
+    return Refusal{http::status::bad_request, "Invalid Host header\n", false};
+  std::string why;
+  auto target = normalize_target(std::string_view(req.target().data(), req.target().size()), &why);
+  if (!target) return Refusal{http::status::bad_request, "Bad request target: " + why + "\n", false};
+  req.target(target->target);
+  if (!target->authority.empty()) req.set(http::field::host, target->authority);
+  return std::nullopt;
 }
 
 std::string protocol_of(unsigned version) { return version == 10 ? "HTTP/1.0" : "HTTP/1.1"; }
@@ -95,14 +151,34 @@ bool self_delimited(const Response& res, bool head_request) {
 }  // namespace
 
 awaitable<void> HttpProxy::Impl::accept_loop() {
+  // Out of descriptors, accept() fails at once for as long as the backlog holds connections:
+  // wait (doubling up to a second) instead of spinning, and say so once in a while, not per try.
+  constexpr auto kFirstBackoff = std::chrono::milliseconds(10), kMaxBackoff = std::chrono::milliseconds(1000);
+  constexpr auto kLogEvery = std::chrono::seconds(10);
+  auto backoff = kFirstBackoff;
+  SteadyClock::time_point last_log{};
+  uint64_t unlogged = 0;
+  asio::steady_timer pause(acceptor.get_executor());
   for (;;) {
     beast::error_code ec;
     tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("proxy: accept: {}", ec.message());
+      // Every failure backs off (ENOBUFS/ENOMEM would spin as well); descriptors are counted.
+      if (ec.value() == EMFILE || ec.value() == ENFILE) descriptors_exhausted++;
+      unlogged++;
+      if (auto now = SteadyClock::now(); now - last_log >= kLogEvery) {
+        spdlog::warn("proxy: accept: {} ({} failures since the last report); retrying in {} ms", ec.message(),
+                     unlogged, backoff.count());
+        last_log = now;
+        unlogged = 0;
+      }
+      pause.expires_after(backoff);
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      backoff = std::min(backoff * 2, kMaxBackoff);
       continue;
     }
+    backoff = kFirstBackoff;
     if (active.load() >= config.max_connections) {
       rejected++;
       socket.close(ec);
@@ -129,6 +205,16 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     unknown_origin++;
     co_return;
   }
+  // One pod's share of the proxy: past it, its new connections are closed at once.
+  if (!take_identity_slot(origin->client_identity)) {
+    identity_rejected++;
+    co_return;
+  }
+  struct IdentitySlot {
+    Impl& impl;
+    uint32_t identity;
+    ~IdentitySlot() { impl.release_identity_slot(identity); }
+  } slot{*this, origin->client_identity};
   connections++;
   // Requests and responses go out in one write each: no reason to wait for more.
   socket.set_option(tcp::no_delay(true), ec);
@@ -195,6 +281,13 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     Request& req = parser.get();
     auto started = SteadyClock::now();
 
+    if (auto refusal = prepare_request(req)) {
+      (refusal->framing ? invalid_framing : invalid_targets)++;
+      spdlog::debug("proxy: refused a request from {}:{}: {}", peer.address().to_string(), peer.port(), refusal->text);
+      co_await send(simple_response(req.version(), refusal->status, refusal->text, false));
+      break;
+    }
+    // Each request is judged by the policy in force when it arrives.
     if (auto now = current_policy(); now != policy) {
       policy = now;
       rules = policy->for_connection(*origin);
@@ -215,7 +308,10 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     if (!verdict.allowed) {
       denied++;
       bool keep = req.keep_alive();
-      if (has_body(req) && expects_continue(req)) {
+      if (verdict.connection_denied) {
+        keep = false;  // nothing on this connection may pass any more: 403, then close
+        upstream.reset();
+      } else if (has_body(req) && expects_continue(req)) {
         keep = false;  // the client may or may not send the body now: start afresh
       } else if (!parser.is_done()) {
         client.expires_after(config.body_timeout);
@@ -267,7 +363,15 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
         upstream_buf.clear();
         beast::error_code bec;
         upstream->socket().open(tcp::v4(), bec);
-        // From the node's address: the server's datapath knows it as the host.
+        // From the node's address, marked with the client's: the server's datapath judges the
+        // connection as the client. Without the mark it would pass as the node: never connect so.
+        if (!bec) {
+          auto mark = upstream_mark(config.listen_ip, origin->client_ip);
+          if (!mark) bec = asio::error::address_family_not_supported;
+          else if (setsockopt(upstream->socket().native_handle(), SOL_SOCKET, SO_MARK, &*mark, sizeof(*mark)) < 0)
+            bec = beast::error_code(errno, boost::system::system_category());
+          if (bec) spdlog::warn("proxy: cannot mark the upstream connection for {}: {}", endpoint::to_string(origin->client_ip), bec.message());
+        }
         if (!bec) upstream->socket().bind(tcp::endpoint(asio::ip::address_v4(config.listen_ip.value), 0), bec);
         upstream->expires_after(config.connect_timeout);
         if (!bec)
@@ -368,7 +472,8 @@ ProxyStats HttpProxy::stats() const {
   const Impl& i = *impl_;
   return {i.connections.load(), i.active.load(),   i.unknown_origin.load(), i.requests.load(),
           i.forwarded.load(),   i.denied.load(),   i.parse_errors.load(),   i.timeouts.load(),
-          i.upstream_errors.load(), i.rejected.load(), i.aborted.load()};
+          i.upstream_errors.load(), i.rejected.load(), i.aborted.load(), i.identity_rejected.load(),
+          i.descriptors_exhausted.load(), i.invalid_targets.load(), i.invalid_framing.load()};
 }
 
 }  // namespace pilus::proxy

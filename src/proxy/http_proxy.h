@@ -1,11 +1,19 @@
 // The agent's transparent HTTP/1.1 proxy. The datapath DNATs the connections
 // that L7 policy covers to it (bpf/lib/proxy.h); for each accepted connection
 // it asks where the client was going, then checks every request against the
-// connection's HTTP rules: allowed requests go to the original server over
-// one kept-alive upstream connection, denied ones get 403 "Access denied" and
-// the client connection stays usable. Each request and response is reported
-// (flows, metrics). Sessions are coroutines on a small thread pool, each with
-// its own deadlines, so a slow or hostile client only ever holds its own.
+// policy in force when it arrives (both ends': the server's ingress and the
+// client's egress, at L3/L4 and by their HTTP rules), on its normalized target
+// (http_target.h): allowed requests go to the original server over one
+// kept-alive upstream connection, marked with the client's address so the
+// server's datapath judges it as the client (upstream_mark.h); denied ones get
+// 403 "Access denied" and the client connection stays usable, unless L3/L4 no
+// longer allows it at all (403, then closed). Framing the proxy cannot forward
+// unambiguously (Transfer-Encoding other than chunked, or with Content-Length)
+// gets 501/400 and the connection closed (RFC 9112). Each request and response
+// is reported (flows, metrics). Sessions are coroutines on a small thread pool,
+// each with its own deadlines, so a slow or hostile client only ever holds its
+// own; a per-identity connection cap keeps one pod from locking others out,
+// and the accept loop backs off when descriptors run out.
 #pragma once
 
 #include <atomic>
@@ -31,6 +39,7 @@ struct ProxyConfig {
   size_t header_limit = 64 * 1024;        // larger: 431
   uint64_t body_limit = 64 * 1024 * 1024;  // larger: 413
   size_t max_connections = 4096;
+  size_t max_connections_per_identity = 512;  // one client identity's share; more are closed at once
   std::chrono::milliseconds header_timeout{10000};  // first byte to end of headers: slowloris bound
   std::chrono::milliseconds idle_timeout{60000};    // between requests on a kept-alive connection
   std::chrono::milliseconds body_timeout{30000};
@@ -62,6 +71,10 @@ struct ProxyStats {
   uint64_t upstream_errors = 0;    // connect failures, dead or broken servers
   uint64_t rejected_connections = 0;  // over max_connections
   uint64_t client_aborts = 0;         // clients that closed in the middle of a request
+  uint64_t identity_rejected = 0;     // over max_connections_per_identity
+  uint64_t descriptors_exhausted = 0; // accept() failed for lack of descriptors (EMFILE, ENFILE): backed off
+  uint64_t invalid_targets = 0;       // request targets that cannot be normalized safely: 400
+  uint64_t invalid_framing = 0;       // Transfer-Encoding other than chunked, or with Content-Length: 501/400
 };
 
 class HttpProxy {

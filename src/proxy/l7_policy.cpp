@@ -7,8 +7,16 @@
 
 namespace pilus::proxy {
 
+bool ConnectionRules::connection_allowed() const {
+  for (const Direction& d : directions_)
+    if (d.denied) return false;
+  return true;
+}
+
 RequestVerdict ConnectionRules::check(const HttpRequestView& request) const {
-  RequestVerdict verdict{true, {}};
+  for (const Direction& d : directions_)
+    if (d.denied) return {false, true, d.deny_policy};
+  RequestVerdict verdict{true, false, {}};
   for (const Direction& d : directions_) {
     if (d.allow_all) continue;
     bool matched = false;
@@ -21,7 +29,7 @@ RequestVerdict ConnectionRules::check(const HttpRequestView& request) const {
     }
     if (!matched) {
       // Name a policy whose rules were checked, so a denial points at what to change.
-      return {false, d.rules.empty() ? std::string() : d.rules.front().second};
+      return {false, false, d.rules.empty() ? std::string() : d.rules.front().second};
     }
   }
   return verdict;
@@ -49,33 +57,43 @@ uint32_t L7Policy::cidr_identity(endpoint::Ipv4 ip) const {
 void L7Policy::add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t direction, uint32_t peer,
                              endpoint::Ipv4 peer_ip, uint16_t port) const {
   ConnectionRules::Direction d;
-  auto entries = policy::matching_entries(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port,
-                                          cidr_identity(peer_ip));
-  bool any_proxy = false;
-  for (const auto* e : entries) {
-    if (e->value.flags & POLICY_F_DENY) {
-      out.directions_.push_back({});  // denied at L4 already; nothing passes
-      return;
-    }
+  uint32_t cidr = cidr_identity(peer_ip);
+  // L3/L4 first, as the datapath judges every packet: a deny, or no entry where the
+  // direction is enforced, refuses the connection (fail closed, never allow-all).
+  policy::Verdict verdict = policy::evaluate(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port, cidr);
+  if (!verdict.allowed) {
+    d.denied = true;
+    if (verdict.entry)
+      for (size_t i : verdict.entry->rules)
+        if (i < policy_names_.size()) {
+          d.deny_policy = policy_names_[i];
+          break;
+        }
+    out.directions_.push_back(std::move(d));
+    return;
+  }
+  if (!verdict.entry) {
+    d.allow_all = true;  // no policy selects this direction of the endpoint
+    out.directions_.push_back(std::move(d));
+    return;
+  }
+  for (const auto* e : policy::matching_entries(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port, cidr)) {
     if (!e->value.proxy_port) {
       d.allow_all = true;  // a plain L4 allow covers this connection
       continue;
     }
-    any_proxy = true;
     for (size_t i : e->rules)
       if (i < compiled_.size() && compiled_[i]) d.rules.emplace_back(compiled_[i], policy_names_[i]);
   }
-  // Rules changed since the datapath sent the connection here: without a proxy entry now,
-  // L4 decides, as it will for the next connection.
-  if (!any_proxy) d.allow_all = true;
   out.directions_.push_back(std::move(d));
 }
 
 ConnectionRules L7Policy::for_connection(const ConnectionOrigin& o) const {
   ConnectionRules out;
-  if (o.ingress && o.server_endpoint)
+  // Both ends, whichever asked for the proxy: the upstream leg must not skip the server's ingress.
+  if (o.server_endpoint)
     add_direction(out, o.server_endpoint, METRIC_INGRESS, o.client_identity, o.client_ip, o.server_port);
-  if (o.egress && o.client_endpoint)
+  if (o.client_endpoint)
     add_direction(out, o.client_endpoint, METRIC_EGRESS, o.server_identity, o.server_ip, o.server_port);
   return out;
 }

@@ -1,7 +1,10 @@
 // The HTTP rules that apply to one proxied connection, taken from the same
 // resolved policy entries the datapath holds: the server's ingress entry for
-// the client and the client's egress entry for the server. A request passes
-// when every direction that sent the connection to the proxy allows it.
+// the client and the client's egress entry for the server. Both ends' policy
+// applies whichever sent the connection to the proxy: each direction is first
+// judged at L3/L4 as the datapath would judge it now (a deny or the default
+// deny refuses the whole connection), then by its HTTP rules when its entries
+// carry some. A request passes when every direction allows it.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +36,7 @@ struct ConnectionOrigin {
 
 struct RequestVerdict {
   bool allowed = false;
+  bool connection_denied = false;  // L3/L4 no longer allows the connection: answer 403 and close it
   std::string policy;  // "namespace/name" of the policy whose rule decided, when one did
 };
 
@@ -40,11 +44,15 @@ struct RequestVerdict {
 class ConnectionRules {
  public:
   RequestVerdict check(const HttpRequestView& request) const;
+  // False when a direction denies the connection at L3/L4 (no request can pass).
+  bool connection_allowed() const;
 
  private:
   friend class L7Policy;
   struct Direction {
-    bool allow_all = false;  // no proxy-only entry covers it, or a plain L4 allow does
+    bool denied = false;     // a deny entry or the direction's default deny
+    std::string deny_policy;  // the policy of the deny entry, when one decided
+    bool allow_all = false;  // allowed by default, or a plain L4 allow covers it
     std::vector<std::pair<std::shared_ptr<const HttpRuleSet>, std::string>> rules;  // rule set, policy name
   };
   std::vector<Direction> directions_;

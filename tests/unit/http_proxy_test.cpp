@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "abi/endpoint.h"
 #include "abi/metrics.h"
 #include "abi/policy.h"
 #include "proxy/http_proxy.h"
@@ -83,7 +84,7 @@ class EchoServer {
 class ProxyTest : public ::testing::Test {
  protected:
   void start(uint16_t server_port) {
-    ProxyConfig config;
+    ProxyConfig config = config_;
     config.listen_ip = kLoopback;
     config.header_limit = 8192;
     config.header_timeout = std::chrono::milliseconds(500);
@@ -155,6 +156,37 @@ class ProxyTest : public ::testing::Test {
     return n;
   }
 
+  int connect_to_proxy() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(proxy_->port());
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) throw std::runtime_error("connect");
+    return fd;
+  }
+  // One request on an open connection; returns what arrived within the read timeout, up to the
+  // end of the first response body (Content-Length) or the close.
+  static std::string request_on(int fd, const std::string& request) {
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return "";
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      size_t head = out.find("\r\n\r\n");
+      if (head != std::string::npos) {
+        size_t cl = out.find("Content-Length: ");
+        size_t len = cl == std::string::npos ? 0 : std::stoul(out.substr(cl + 16));
+        if (out.size() >= head + 4 + len) return out;
+      }
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  ProxyConfig config_;
   std::unique_ptr<HttpProxy> proxy_;
   std::atomic<int> reported_responses_{0}, reported_denials_{0};
 };
@@ -214,6 +246,102 @@ TEST_F(ProxyTest, DeadServerGets503AndTheConnectionStaysUsable) {
   EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
   EXPECT_NE(out.find("HTTP/1.1 403"), std::string::npos) << "the next request is still answered: " << out;
   EXPECT_EQ(proxy_->stats().upstream_errors, 1u);
+}
+
+// Issue 12: paths are judged and forwarded normalized; what cannot be normalized safely is refused.
+TEST_F(ProxyTest, PathIsJudgedAndForwardedNormalized) {
+  EchoServer server;
+  start(server.port());
+  for (const char* sneaky : {"/api/../admin", "/api/%2e%2e/admin", "/api//../admin", "/api/./../admin"}) {
+    std::string out = exchange(std::string("GET ") + sneaky + " HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(out.rfind("HTTP/1.1 403", 0), 0u) << sneaky << ": " << out;
+  }
+  for (const char* refused : {"/api/..%2fadmin", "/api/..\\admin", "/api/..;/admin", "/api/%2E%2E%5Cadmin"}) {
+    std::string out = exchange(std::string("GET ") + refused + " HTTP/1.1\r\nHost: b\r\n\r\n");
+    EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << refused << ": " << out;
+    EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+  }
+  // What was judged is what the server gets.
+  std::string out = exchange("GET /api/x/..//%75sers?a=/../b HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("ok GET /api/users?a=/../b"), std::string::npos) << out;
+  out = exchange("GET http://b/api/./users HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("ok GET /api/users"), std::string::npos) << "absolute-form is forwarded as origin-form: " << out;
+  // A Host that would make the flow's URL name another path.
+  out = exchange("GET /admin HTTP/1.1\r\nHost: x/api/users?\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+  EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(proxy_->stats().invalid_targets, 6u);
+}
+
+// Issue 12 (RFC 9112 6.1, 6.3): framing the server could read otherwise is never forwarded.
+TEST_F(ProxyTest, TransferEncodingOtherThanChunkedOrWithContentLengthIsRefusedAndClosed) {
+  EchoServer server;
+  start(server.port());
+  std::string both = exchange(
+      "GET /api/a HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello"
+      "GET /api/b HTTP/1.1\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(both.rfind("HTTP/1.1 400", 0), 0u) << both;
+  EXPECT_EQ(both.find("ok GET"), std::string::npos) << "nothing reached the server: " << both;
+  EXPECT_EQ(count(both, "HTTP/1.1"), 1u) << "and the connection was closed: " << both;
+  std::string chunked_and_length = exchange(
+      "GET /api/a HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked_and_length.rfind("HTTP/1.1 400", 0), 0u) << chunked_and_length;
+  for (const char* te : {"xchunked", "identity", "gzip, chunked", "chunked, chunked"}) {
+    std::string out = exchange(std::string("GET /api/a HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: ") + te +
+                               "\r\n\r\n0\r\n\r\nGET /api/b HTTP/1.1\r\nHost: b\r\n\r\n");
+    EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << te << ": " << out;
+    EXPECT_EQ(out.find("ok GET"), std::string::npos) << te << ": " << out;
+  }
+  // Beast's parser refuses chunked with Content-Length itself (a parse error); the proxy the other five.
+  EXPECT_EQ(proxy_->stats().invalid_framing, 5u);
+  EXPECT_EQ(exchange("GET /api/ok HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n0\r\n\r\n")
+                .rfind("HTTP/1.1 200", 0),
+            0u)
+      << "plain chunked still passes";
+}
+
+// Issue 12: a policy change reaches open connections; an empty entry set is not allow-all.
+TEST_F(ProxyTest, ReplacedPolicyJudgesTheNextRequestOnAnOpenConnection) {
+  EchoServer server;
+  start(server.port());
+  int fd = connect_to_proxy();
+  EXPECT_EQ(request_on(fd, "GET /admin HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 403", 0), 0u);
+  EXPECT_EQ(request_on(fd, "GET /api/x HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  // The new policy selects the server but admits nobody on this port.
+  policy::ResolvedPolicy nobody;
+  nobody.endpoints[2].flags = ENDPOINT_F_INGRESS_ENFORCED;
+  proxy_->set_policy(std::make_shared<L7Policy>(nobody, std::vector<policy::PolicyRule>{},
+                                                std::map<endpoint::Ipv4Prefix, uint32_t>{}));
+  std::string out = request_on(fd, "GET /admin HTTP/1.1\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 403", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+  EXPECT_EQ(request_on(fd, "GET /api/x HTTP/1.1\r\nHost: b\r\n\r\n"), "") << "closed after the 403";
+  close(fd);
+}
+
+// Issue 12: one client identity cannot take every proxy connection.
+TEST_F(ProxyTest, ConnectionsOverTheIdentityCapAreClosedAndCounted) {
+  EchoServer server;
+  config_.max_connections_per_identity = 2;
+  start(server.port());
+  int a = connect_to_proxy(), b = connect_to_proxy();
+  EXPECT_EQ(request_on(a, "GET /api/a HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(request_on(b, "GET /api/b HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  int c = connect_to_proxy();
+  EXPECT_EQ(request_on(c, "GET /api/c HTTP/1.1\r\nHost: b\r\n\r\n"), "") << "the third is closed";
+  close(c);
+  EXPECT_EQ(proxy_->stats().identity_rejected, 1u);
+  close(a);
+  // Its slot comes back once the connection ends (the proxy notices the close asynchronously).
+  std::string out;
+  for (int attempt = 0; attempt < 100 && out.empty(); attempt++) {
+    int d = connect_to_proxy();
+    out = request_on(d, "GET /api/d HTTP/1.1\r\nHost: b\r\n\r\n");
+    close(d);
+    if (out.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  close(b);
 }
 
 }  // namespace
