@@ -1,4 +1,4 @@
-// A private temporary state directory per test, for the FileStore and WriteBatch tests.
+// A private temporary state directory per test, for the store tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,7 +27,7 @@ class StoreDirTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-// Every entry of a collection directory (documents and temp files alike), sorted; none when the
+// Every entry of a directory, sorted; none when the
 // directory does not exist.
 inline std::vector<std::string> files_in(const std::filesystem::path& dir) {
   std::vector<std::string> names;
