@@ -49,6 +49,8 @@ std::vector<int> cgroup_pids(const std::string& cgroup_path) {
 
 std::vector<int> kill_processes_outside(const std::string& cgroup_path, const std::vector<std::string>& keep) {
   std::set<ino_t> kept;
+  // Host processes a user put in the cgroup (for the socket load balancer) are not pods'.
+  if (auto host = netns_inode("/proc/self/ns/net")) kept.insert(*host);
   for (const auto& netns : keep)
     if (auto ino = netns_inode("/run/netns/" + netns)) kept.insert(*ino);
   std::vector<int> killed;

@@ -27,12 +27,12 @@ inline constexpr const char* kPodNetworks = "pod-networks";
 PodNetwork pod_network_of(const std::string& ns, const std::string& name);
 
 // At start, after the stored pods were adopted: kills every process of the agent's pod cgroup
-// that is not in a stored pod's network namespace, removes the namespace and link of every
+// that is in a network namespace other than the host's and the stored pods', removes the namespace and link of every
 // record whose pod is not stored, and erases those records. Returns a line per thing removed.
 std::vector<std::string> remove_orphans(store::Store& store, const std::string& cgroup_path);
 
-// Kills (SIGKILL) the processes listed in the cgroup whose network namespace is not one of
-// `keep` (names under /run/netns); waits until they are gone. Returns their pids.
+// Kills (SIGKILL) the processes listed in the cgroup whose network namespace is neither the
+// caller's nor one of `keep` (names under /run/netns); waits until they are gone. Returns their pids.
 std::vector<int> kill_processes_outside(const std::string& cgroup_path, const std::vector<std::string>& keep);
 
 }  // namespace pilus::agent

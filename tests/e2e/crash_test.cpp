@@ -198,5 +198,35 @@ TEST_F(Crash, AnAgentOfTheOldFileLayoutRestartsWithItsPods) {
   expect_reapply_works();
 }
 
+// With PILUS_PREVIOUS_BIN set to a pilus of the file layout (built from a commit before the
+// SQLite store): pods made by an agent of that version are kept by this one on the same state dir.
+TEST_F(Crash, AnAgentOfThePreviousVersionIsUpgradedWithItsPods) {
+  const char* previous = std::getenv("PILUS_PREVIOUS_BIN");
+  if (!previous || !*previous) GTEST_SKIP() << "PILUS_PREVIOUS_BIN (a pilus binary of the file layout) is not set";
+  const std::string current = pilus_bin();
+  agent().stop(SIGTERM);
+  fs::remove_all(agent().state_dir());
+  nlohmann::json before;
+  ::setenv("PILUS_BIN", previous, 1);
+  try {
+    agent().start();
+    agent().apply(manifest());
+    before = agent().pods();
+    agent().stop(SIGTERM);
+  } catch (...) {
+    ::setenv("PILUS_BIN", current.c_str(), 1);
+    throw;
+  }
+  ::setenv("PILUS_BIN", current.c_str(), 1);
+  ASSERT_TRUE(fs::exists(agent().state_dir() + "/pods")) << "the previous version writes one file per object";
+  agent().start();
+  EXPECT_FALSE(fs::exists(agent().state_dir() + "/pods")) << "migrated into the store";
+  EXPECT_EQ(stored_pods(), all_pod_names());
+  for (const auto& p : before)
+    EXPECT_EQ(agent().pod_ip(p["metadata"]["namespace"], p["metadata"]["name"]), p["status"]["podIP"]) << p.dump();
+  expect_no_debris();
+  expect_reapply_works();
+}
+
 }  // namespace
 }  // namespace pilus::e2e
