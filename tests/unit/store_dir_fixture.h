@@ -3,11 +3,9 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <vector>
 
 namespace pilus::testing {
 
@@ -26,15 +24,5 @@ class StoreDirTest : public ::testing::Test {
   std::filesystem::path root_;
   std::filesystem::path dir_;
 };
-
-// Every entry of a directory, sorted; none when the
-// directory does not exist.
-inline std::vector<std::string> files_in(const std::filesystem::path& dir) {
-  std::vector<std::string> names;
-  if (!std::filesystem::exists(dir)) return names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 }  // namespace pilus::testing

@@ -61,6 +61,35 @@ TEST_F(StoreTest, PutGetEraseList) {
   EXPECT_TRUE(store->list("empty").empty());
 }
 
+struct Endpoint {
+  std::string name;
+  int port = 0;
+};
+void to_json(json& j, const Endpoint& e) { j = {{"name", e.name}, {"port", e.port}}; }
+void from_json(const json& j, Endpoint& e) {
+  e.name = j.at("name").get<std::string>();
+  e.port = j.at("port").get<int>();
+}
+
+TEST_F(StoreTest, ATypedCollectionStoresItsTypeUnderItsPrefix) {
+  auto store = open();
+  Collection<Endpoint> endpoints(*store, "endpoints");
+  WriteBatch batch;
+  endpoints.put(batch, "default/web", Endpoint{"web", 80});
+  endpoints.put(batch, "default/db", Endpoint{"db", 5432});
+  store->commit(batch);
+  EXPECT_EQ(endpoints.get("default/web")->port, 80);
+  EXPECT_EQ(endpoints.get("missing"), std::nullopt);
+  auto all = endpoints.list();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].first, "default/db");
+  EXPECT_EQ(all[0].second.name, "db");
+  EXPECT_EQ(store->get("/endpoints/default/web")->value, (json{{"name", "web"}, {"port", 80}})) << "etcd-style key";
+  endpoints.erase(batch, "default/db");
+  store->commit(batch);
+  EXPECT_EQ(endpoints.list().size(), 1u);
+}
+
 TEST_F(StoreTest, KeysWithAnyCharacterRoundTrip) {
   auto store = open();
   const std::vector<std::string> keys = {"default/frontend", "10.0.0.0/8", ".", "..", "with space", "ünïcode",
