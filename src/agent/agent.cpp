@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 #include "agent/batch_scope.h"
+#include "agent/pod_networks.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -17,6 +18,7 @@
 #include "endpoint/ipv4.h"
 #include "policy/policy_conversion.h"
 #include "service/maglev.h"
+#include "store/state_dir.h"
 
 namespace pilus::agent {
 namespace fs = std::filesystem;
@@ -47,12 +49,12 @@ std::vector<datapath::KernelFeature> checked_features() {
 Agent::Agent(AgentConfig config)
     : config_(std::move(config)),
       features_(checked_features()),
-      store_(config_.state_dir),
+      store_(store::open_state_store(config_.state_dir)),
       ipam_(config_.pod_cidr),
       vips_(config_.service_cidr) {
   started_ = std::chrono::steady_clock::now();
   // A restarted agent must run with the settings its endpoints were made with.
-  if (auto saved = store_.get("config", "agent")) {
+  if (auto saved = store_->get("config", "agent")) {
     AgentConfig old = config_from_json(*saved);
     if (old.pod_cidr != config_.pod_cidr)
       fail("the state in {} was created with --pod-cidr {}; run `pilus cleanup` before changing it",
@@ -67,12 +69,12 @@ Agent::Agent(AgentConfig config)
     fail("--lb-algorithm \"{}\": must be maglev or random", config_.lb_algorithm);
   if (ipam_.contains(vips_.router_ip()) || vips_.contains(ipam_.router_ip()))
     fail("--service-cidr {} overlaps the pod CIDR {}", vips_.cidr(), ipam_.cidr());
-  store_.put("config", "agent", to_json(config_));
+  store_->put("config", "agent", to_json(config_));
   fs::create_directories(config_.state_dir + "/logs");
 
   datapath_ = load_datapath(config_);
   restored_datapath_ = datapath_->reused_pinned_maps();
-  identities_ = std::make_unique<identity::IdentityAllocator>(store_);
+  identities_ = std::make_unique<identity::IdentityAllocator>(*store_);
   cgroup_ = std::make_unique<endpoint::PodCgroup>(config_.cgroup);
   service_maps_ = std::make_unique<service::ServiceMaps>(*datapath_);
   sock_lb_ = std::make_unique<datapath::SocketLoadBalancer>(*datapath_, cgroup_->path());
@@ -112,20 +114,20 @@ Agent::~Agent() {
 
 void Agent::restore() {
   Lock lock(mutex_);
-  for (auto& [name, body] : store_.list("namespaces")) {
+  for (auto& [name, body] : store_->list("namespaces")) {
     manifest::Document doc = manifest::document_from_json(body, "store");
     namespaces_[name] = std::get<manifest::NamespaceObject>(manifest::parse_object(doc));
     namespace_docs_.emplace(name, doc);
   }
   // Policies first: an adopted pod starts from the default deny they put it in.
-  for (auto& [key, body] : store_.list("policies")) {
+  for (auto& [key, body] : store_->list("policies")) {
     manifest::Document doc = manifest::document_from_json(body, "store");
     policies_.insert_or_assign(key, PolicyState{doc, policy::convert_policy(manifest::parse_object(doc))});
   }
   {
     store::WriteBatch writes;  // the adopted pods' updated endpoints, saved together
     BatchScope batch_scope(batch_, writes);
-    for (auto& [key, body] : store_.list("pods")) {
+    for (auto& [key, body] : store_->list("pods")) {
       manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
       manifest::Pod pod = std::get<manifest::Pod>(manifest::parse_object(doc));
       endpoint::Endpoint ep = endpoint::endpoint_from_json(body.at("endpoint"));
@@ -133,13 +135,16 @@ void Agent::restore() {
         adopt_endpoint(ep, pod);
         pods_.insert_or_assign(key, PodState{doc, pod, ep});
         save_pod(doc, ep);
+        store_put(kPodNetworks, key, PodNetwork{ep.netns, ep.host_if});  // pods of earlier versions had none
       } catch (const std::exception& e) {
         spdlog::error("cannot restore pod {}: {}", key, e.what());
         throw;
       }
     }
-    store_.commit(writes);
+    store_->commit(writes);
   }
+  // What an apply or delete killed part way left in the kernel for pods the store does not hold.
+  remove_orphans(*store_, cgroup_->path());
   restore_services();
   sync_host_addresses();
   regenerate_policy();

@@ -37,7 +37,7 @@
 #include "service/service_maps.h"
 #include "proxy/http_metrics.h"
 #include "proxy/http_proxy.h"
-#include "store/file_store.h"
+#include "store/store.h"
 
 namespace pilus::agent {
 
@@ -140,7 +140,7 @@ class Agent {
 
   AgentConfig config_;
   std::vector<datapath::KernelFeature> features_;
-  store::FileStore store_;
+  std::unique_ptr<store::Store> store_;
   store::WriteBatch* batch_ = nullptr;  // see store_put
   std::unique_ptr<datapath::Datapath> datapath_;
   std::unique_ptr<identity::IdentityAllocator> identities_;

@@ -7,6 +7,8 @@
 
 #include "agent/agent.h"
 #include "agent/batch_scope.h"
+#include "agent/crash_point.h"
+#include "agent/pod_networks.h"
 #include "common/error.h"
 #include "policy/policy_conversion.h"
 
@@ -67,6 +69,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
   for (const auto& [doc, obj] : objects)
     if (auto* ns = std::get_if<manifest::NamespaceObject>(&obj)) known_ns.insert(ns->name);
   size_t new_pods = 0;
+  std::vector<std::pair<std::string, PodNetwork>> recorded;  // the pods this apply creates
   for (const auto& [doc, obj] : objects) {
     const auto* pod = std::get_if<manifest::Pod>(&obj);
     if (!pod) continue;
@@ -79,6 +82,14 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
     if (!known_ns.count(pod->ns))
       fail("{}: metadata.namespace: namespace \"{}\" not found; apply a Namespace manifest first (or in the same file)",
            doc.describe(), pod->ns);
+    // Checked before the pod's network is recorded as this agent's (below): a name taken by
+    // another agent or run must never be recorded, or a crash would have it removed.
+    PodNetwork net = pod_network_of(pod->ns, pod->name);
+    if (datapath::netns_exists(net.netns) || datapath::link_ifindex(net.host_if) != 0)
+      fail("{}: network namespace {} or link {} already exists on this node (left by another run? try `pilus "
+           "cleanup`)",
+           doc.describe(), net.netns, net.host_if);
+    recorded.emplace_back(pod->ns + "/" + pod->name, net);
     new_pods++;
   }
   std::map<std::string, policy::ConvertedPolicy> converted;
@@ -96,12 +107,18 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
 
   nlohmann::json results = nlohmann::json::array();
   UndoLog undo;
-  // Store writes are staged and committed once, after the datapath took the change: one round of
-  // syncs for the whole apply. A created pod is the exception (its network exists as soon as it
-  // is made, so the store must know it at once): it commits what is staged so far.
+  // Store writes are staged and committed in one transaction, after the datapath took the change:
+  // a crash before it leaves the store as it was, after it all of the apply. The new pods'
+  // networks are recorded first (their own small transaction), so that the kernel objects a crash
+  // leaves for pods never committed are recognised and removed at the next start.
+  {
+    store::WriteBatch record;
+    for (const auto& [key, net] : recorded) record.put(kPodNetworks, key, net);
+    store_->commit(record);
+  }
   store::WriteBatch writes;
   BatchScope batch_scope(batch_, writes);
-  bool wrote_to_disk = false;  // some commit of this apply started: a rollback must write too
+  size_t pods_created = 0;
   try {
     for (const auto& [doc, obj] : objects) {
       const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
@@ -173,8 +190,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
       }
       pods_.insert_or_assign(key, PodState{doc, *pod, ep});
       save_pod(doc, ep);
-      wrote_to_disk = true;
-      store_.commit(writes);
+      crash_point("pod", ++pods_created);
       undo.add([this, key] {
         destroy_endpoint(pods_.at(key).ep);
         pods_.erase(key);
@@ -215,8 +231,9 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
     }
     regenerate_policy();
     sync_services();
-    wrote_to_disk = wrote_to_disk || !writes.empty();
-    store_.commit(writes);
+    crash_point("commit", 1);
+    store_->commit(writes);
+    crash_point("committed", 1);
     std::set<std::string> applied;
     for (const auto& [doc, obj] : objects)
       if (policy::is_policy(obj))
@@ -227,16 +244,21 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
     if (!notes.empty()) response["notes"] = notes;
     return response;
   } catch (...) {
-    // What was only staged never reaches the disk; the undo steps stage the old documents, which
-    // need writing only if part of this apply was committed.
+    // Nothing of this apply was committed but the pod-networks records: what was staged is
+    // dropped, the undo steps' writes too. A record goes once its pod's network is gone (one
+    // whose removal failed stays, for the next start to remove).
     writes.clear();
     undo.rollback();
-    try {
-      if (wrote_to_disk) store_.commit(writes);
-    } catch (const std::exception& e) {
-      spdlog::error("restoring the store after a failed apply: {}", e.what());
-    }
     writes.clear();
+    try {
+      store::WriteBatch erase;
+      for (const auto& [key, net] : recorded) {
+        if (!datapath::netns_exists(net.netns) && datapath::link_ifindex(net.host_if) == 0) erase.erase(kPodNetworks, key);
+      }
+      store_->commit(erase);
+    } catch (const std::exception& e) {
+      spdlog::error("erasing the records of pods a failed apply did not create: {}", e.what());
+    }
     try {
       regenerate_policy();
     } catch (const std::exception& e) {
@@ -260,17 +282,43 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       fail("{}: the default namespace cannot be deleted", doc.describe());
   }
   nlohmann::json results = nlohmann::json::array();
-  // Erases are staged and committed once (a deleted pod's at once: its network is gone).
-  // delete is not all or nothing: what was removed from memory is committed even on a failure.
+  // Erases are staged and committed in one transaction. A deleted pod's network is destroyed
+  // after that commit (its pod-networks record goes last): a crash in between leaves orphans that
+  // the next start removes (pod_networks.h). delete is not all or nothing: what was removed from
+  // memory is committed, and its pods destroyed, even on a failure.
   store::WriteBatch writes;
   BatchScope batch_scope(batch_, writes);
-  CommitOnUnwind commit_on_unwind(store_, writes);
+  std::vector<endpoint::Endpoint> doomed;
+  auto destroy_doomed = [&] {
+    for (const auto& ep : doomed) {
+      try {
+        destroy_endpoint(ep);
+        store_erase(kPodNetworks, ep.key());
+      } catch (const std::exception& e) {
+        spdlog::error("deleting pod {}: {}", ep.key(), e.what());
+      }
+    }
+    doomed.clear();
+    store_->commit(writes);
+  };
+  struct OnUnwind {
+    std::function<void()> run;
+    int exceptions = std::uncaught_exceptions();
+    ~OnUnwind() {
+      if (std::uncaught_exceptions() <= exceptions) return;
+      try {
+        run();
+      } catch (const std::exception& e) {
+        spdlog::error("destroying the pods of a failed delete: {}", e.what());
+      }
+    }
+  } destroy_on_unwind{destroy_doomed};  // runs after commit_on_unwind
+  CommitOnUnwind commit_on_unwind(*store_, writes);
   auto delete_pod = [&](const std::string& key) {
     PodState& st = pods_.at(key);
-    destroy_endpoint(st.ep);
     store_erase("pods", key);
-    store_.commit(writes);
     results.push_back(result("Pod", st.ep.ns, st.ep.name, "deleted"));
+    doomed.push_back(st.ep);
     pods_.erase(key);
   };
   // Pods leave their services before their network goes, so no new connection is sent to a
@@ -343,7 +391,10 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
       results.push_back(result("Namespace", "", ns->name, "not found"));
     }
   }
-  store_.commit(writes);
+  crash_point("delete-commit", 1);
+  store_->commit(writes);
+  crash_point("delete-committed", 1);
+  destroy_doomed();
   regenerate_policy();
   sync_services();
   return {{"results", results}};

@@ -22,7 +22,7 @@ nlohmann::json result(const std::string& ns, const std::string& name, const std:
 }  // namespace
 
 void Agent::restore_services() {
-  for (auto& [key, body] : store_.list("services")) {
+  for (auto& [key, body] : store_->list("services")) {
     manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
     auto svc = std::get<manifest::Service>(manifest::parse_object(doc));
     endpoint::Ipv4 vip = endpoint::parse_ipv4(body.at("vip").get<std::string>());

@@ -8,14 +8,14 @@ void Agent::store_put(const std::string& collection, const std::string& key, con
   if (batch_)
     batch_->put(collection, key, value);
   else
-    store_.put(collection, key, value);
+    store_->put(collection, key, value);
 }
 
 void Agent::store_erase(const std::string& collection, const std::string& key) {
   if (batch_)
     batch_->erase(collection, key);
   else
-    store_.erase(collection, key);
+    store_->erase(collection, key);
 }
 
 }  // namespace pilus::agent

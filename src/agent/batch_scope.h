@@ -6,7 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "store/file_store.h"
+#include "store/store.h"
 #include "store/write_batch.h"
 
 namespace pilus::agent {
@@ -26,7 +26,7 @@ class BatchScope {
 // staged so far is still committed, so the disk keeps matching what was removed from memory.
 class CommitOnUnwind {
  public:
-  CommitOnUnwind(store::FileStore& store, store::WriteBatch& batch)
+  CommitOnUnwind(store::Store& store, store::WriteBatch& batch)
       : store_(store), batch_(batch), exceptions_(std::uncaught_exceptions()) {}
   ~CommitOnUnwind() {
     if (std::uncaught_exceptions() <= exceptions_) return;
@@ -40,7 +40,7 @@ class CommitOnUnwind {
   CommitOnUnwind& operator=(const CommitOnUnwind&) = delete;
 
  private:
-  store::FileStore& store_;
+  store::Store& store_;
   store::WriteBatch& batch_;
   int exceptions_;
 };

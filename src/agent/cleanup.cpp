@@ -5,15 +5,17 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
+#include "agent/pod_networks.h"
 #include "agent/run_agent.h"
 #include "common/error.h"
 #include "datapath/datapath.h"
 #include "datapath/host_network.h"
 #include "endpoint/cgroup.h"
 #include "endpoint/endpoint.h"
-#include "store/file_store.h"
+#include "store/state_dir.h"
 
 namespace pilus::agent {
 namespace fs = std::filesystem;
@@ -36,15 +38,33 @@ std::vector<std::string> cleanup(const AgentConfig& flags) {
   std::vector<endpoint::Endpoint> endpoints;
   // Without the config an agent saved, nothing says which names are pilus's
   // here: removing the defaults could wreck another agent. Touch nothing.
-  if (!fs::exists(flags.state_dir + "/config")) {
+  std::unique_ptr<store::Store> store;
+  std::optional<nlohmann::json> saved;
+  if (store::has_state(flags.state_dir)) {
+    store = store::open_state_store(flags.state_dir);
+    saved = store->get("config", "agent");
+  }
+  if (!saved) {
     done.push_back("nothing to clean up: no pilus agent state in " + flags.state_dir);
     return done;
   }
+  config = config_from_json(*saved);
   stop_running_agent(flags.state_dir, done);
+  std::vector<PodNetwork> orphans;  // networks of pods an interrupted change did not commit
   {
-    store::FileStore store(flags.state_dir);
-    if (auto saved = store.get("config", "agent")) config = config_from_json(*saved);
-    for (const auto& [key, body] : store.list("pods")) endpoints.push_back(endpoint::endpoint_from_json(body.at("endpoint")));
+    std::set<std::string> stored;
+    for (const auto& [key, body] : store->list("pods")) {
+      endpoints.push_back(endpoint::endpoint_from_json(body.at("endpoint")));
+      stored.insert(key);
+    }
+    for (const auto& [key, net] : store::Collection<PodNetwork>(*store, kPodNetworks).list())
+      if (!stored.count(key)) orphans.push_back(net);
+    store.reset();
+  }
+  for (const auto& net : orphans) {
+    datapath::link_delete(net.host_if);
+    datapath::netns_delete(net.netns);
+    done.push_back("removed netns " + net.netns + " and link " + net.host_if + " of an uncommitted pod");
   }
   for (const auto& ep : endpoints) {
     if (ep.process.pid) endpoint::stop_process(ep.process, 1000);

@@ -45,7 +45,7 @@ void to_json(nlohmann::json& j, const IdentityInfo& info) {
                      {"reserved", info.reserved}};
 }
 
-IdentityAllocator::IdentityAllocator(store::FileStore& store, uint32_t last_pod_identity,
+IdentityAllocator::IdentityAllocator(store::Store& store, uint32_t last_pod_identity,
                                      uint32_t last_local_identity)
     : store_(store),
       pod_range_{IDENTITY_FIRST_POD, last_pod_identity, IDENTITY_FIRST_POD, "pod"},

@@ -12,7 +12,7 @@
 
 #include "abi/identity.h"
 #include "identity/labels.h"
-#include "store/file_store.h"
+#include "store/store.h"
 
 namespace pilus::identity {
 
@@ -44,7 +44,7 @@ class IdentityAllocator {
 
   // Loads the persisted identities with refcount 0; throws pilus::Error on a stored entry that is
   // malformed, out of range or a duplicate. The range limits exist so tests can reach exhaustion.
-  explicit IdentityAllocator(store::FileStore& store, uint32_t last_pod_identity = kLastPodIdentity,
+  explicit IdentityAllocator(store::Store& store, uint32_t last_pod_identity = kLastPodIdentity,
                              uint32_t last_local_identity = kLastLocalIdentity);
 
   IdentityAllocator(const IdentityAllocator&) = delete;
@@ -103,7 +103,7 @@ class IdentityAllocator {
   void load();
   void load_entry(uint32_t id, LabelSet labels, const std::string& where);
 
-  store::FileStore& store_;
+  store::Store& store_;
   mutable std::mutex mutex_;
   std::map<uint32_t, Entry> by_id_;
   std::map<LabelSet, uint32_t> by_labels_;

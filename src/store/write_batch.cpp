@@ -1,37 +1,37 @@
-// WriteBatch: staging only; FileStore::commit (file_store.cpp) does the writing.
+// WriteBatch: staging only; Store::commit (store.cpp) makes it one transaction.
 #include "store/write_batch.h"
 
-#include "common/error.h"
-#include "store/file_store.h"
+#include "store/store.h"
 
 namespace pilus::store {
 
 void WriteBatch::put(const std::string& collection, const std::string& key, const nlohmann::json& value) {
-  std::string text;
-  try {
-    text = encode_document(value);
-    text.shrink_to_fit();  // staged by the thousand: no spare capacity each
-  } catch (const nlohmann::json::exception& e) {
-    fail("store: cannot encode {}/{}: {}", collection, key, e.what());
-  }
-  stage(collection, key, std::move(text));
+  Op op = put_op(collection_key(collection, key), value);
+  op.text->shrink_to_fit();  // staged by the thousand: no spare capacity each
+  stage(std::move(op));
 }
 
-void WriteBatch::erase(const std::string& collection, const std::string& key) { stage(collection, key, std::nullopt); }
+void WriteBatch::erase(const std::string& collection, const std::string& key) {
+  stage(delete_op(collection_key(collection, key)));
+}
 
-void WriteBatch::stage(const std::string& collection, const std::string& key, std::optional<std::string> text) {
-  check_collection_name(collection);
-  std::string file_name = key_file_name(key);
-  auto [it, added] = index_.emplace(std::make_pair(collection, key), changes_.size());
+void WriteBatch::stage(Op op) {
+  auto [it, added] = index_.emplace(op.key, ops_.size());
   if (!added) {
-    changes_[it->second].text = std::move(text);
+    ops_[it->second] = std::move(op);
     return;
   }
-  changes_.push_back(Change{collection, key, std::move(file_name), std::move(text)});
+  ops_.push_back(std::move(op));
+}
+
+std::vector<Op> WriteBatch::take() {
+  std::vector<Op> ops = std::move(ops_);
+  clear();
+  return ops;
 }
 
 void WriteBatch::clear() {
-  changes_.clear();
+  ops_.clear();
   index_.clear();
 }
 

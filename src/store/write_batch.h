@@ -1,5 +1,4 @@
-// A set of document changes staged in memory and made durable together by FileStore::commit,
-// with one round of syncs instead of one per document.
+// A set of document changes staged in memory and made in one store transaction by Store::commit.
 #pragma once
 
 #include <cstddef>
@@ -13,31 +12,29 @@
 
 namespace pilus::store {
 
+struct Op;
+
 // Names and encodings are checked when a change is staged, so a bad key fails before anything
-// is written. A later change to the same document replaces the earlier one (last one wins);
-// changes are made on disk in the order they were first staged.
+// is written. A later change to the same document replaces the earlier one (last one wins).
 class WriteBatch {
  public:
   void put(const std::string& collection, const std::string& key, const nlohmann::json& value);
   void erase(const std::string& collection, const std::string& key);
 
-  bool empty() const { return changes_.empty(); }
-  size_t size() const { return changes_.size(); }
-  // Forgets every staged change; nothing of them reaches the disk.
+  bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
+  // Forgets every staged change; nothing of them reaches the store.
   void clear();
+  // The staged changes as transaction ops, in the order first staged.
+  const std::vector<Op>& ops() const { return ops_; }
+  // Moves the staged changes out, leaving the batch empty.
+  std::vector<Op> take();
 
  private:
-  friend class FileStore;
-  struct Change {
-    std::string collection;
-    std::string key;
-    std::string file_name;            // key_file_name(key)
-    std::optional<std::string> text;  // the document as written; nullopt = erase
-  };
-  void stage(const std::string& collection, const std::string& key, std::optional<std::string> text);
+  void stage(Op op);
 
-  std::vector<Change> changes_;
-  std::map<std::pair<std::string, std::string>, size_t> index_;  // (collection, key) -> changes_ slot
+  std::vector<Op> ops_;
+  std::map<std::string, size_t> index_;  // store key -> ops_ slot
 };
 
 }  // namespace pilus::store

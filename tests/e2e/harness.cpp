@@ -412,7 +412,7 @@ CommandResult TestAgent::cleanup() {
   // default names (cgroup "pilus", /sys/fs/bpf/pilus, ...), which may belong
   // to someone else's agent: only ask it when this agent got that far.
   CommandResult r;
-  if (fs::exists(state_dir_ + "/config")) {
+  if (fs::exists(state_dir_ + "/store.db") || fs::exists(state_dir_ + "/config")) {  // new or old layout
     r = run_command({pilus_bin(), "--socket", socket_, "cleanup", "--state-dir", state_dir_}, "", 60s);
   } else {
     r.exit_code = 0;

@@ -1,5 +1,5 @@
-// Applies are written to the store in batches (store/write_batch.h), and stay all or nothing on
-// disk: after a refused apply and a crash, the restarted agent has what it had before; after a
+// Applies are written to the store in one transaction each (store/write_batch.h), and stay all
+// or nothing on disk: after a refused apply and a crash, the restarted agent has what it had before; after a
 // big apply or delete and a crash, all of it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -63,8 +63,8 @@ TEST(StoreBatches, ARefusedApplyUndoesWhatACreatedPodCommitted) {
   TestAgent agent;
   const std::set<std::string> namespaces_before = namespace_names(agent);
   const std::string other = agent.ns() + "-x";
-  // The good pod is committed as soon as it exists, with the namespace staged before it; the
-  // broken pod's failure must take both off the disk again.
+  // The good pod exists (and its network is recorded) before the broken pod fails: neither it
+  // nor the namespace may reach the store, nor its network stay.
   CommandResult r = agent.try_apply(join_documents({namespace_yaml(other), service_yaml(other, "web"),
                                                     PodManifest{other, "good", {{"app", "web"}}, {}}.yaml(),
                                                     PodManifest{other, "broken", {}, {"/nonexistent/e2e-command"}}.yaml()}));

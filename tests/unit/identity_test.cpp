@@ -1,5 +1,6 @@
 // Labels and IdentityAllocator: Cilium's label forms, reserved ids, refcounts, persistence, ranges.
 #include "identity/identity_allocator.h"
+#include "store/state_dir.h"
 #include "identity/labels.h"
 
 #include <gmock/gmock.h>
@@ -128,7 +129,7 @@ class IdentityAllocatorTest : public ::testing::Test {
     char tmpl[] = "/tmp/pilus-identity-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    store_ = std::make_unique<store::FileStore>(dir_);
+    store_ = store::open_state_store(dir_);
   }
   void TearDown() override {
     store_.reset();
@@ -136,7 +137,7 @@ class IdentityAllocatorTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<store::FileStore> store_;
+  std::unique_ptr<store::Store> store_;
 };
 
 const LabelSet kFrontend = pod_labels({{"app", "frontend"}}, "default", {});
@@ -219,7 +220,8 @@ TEST_F(IdentityAllocatorTest, NumbersSurviveARestart) {
     ids.release(257);
     EXPECT_EQ(ids.allocate_cidr("10.0.0.0/8"), static_cast<uint32_t>(IDENTITY_FIRST_LOCAL));
   }
-  store::FileStore reopened(dir_);
+  auto reopened_store = store::open_state_store(dir_);
+  store::Store& reopened = *reopened_store;
   IdentityAllocator ids(reopened);
   EXPECT_EQ(ids.lookup(kFrontend), 256u);
   EXPECT_EQ(ids.lookup(kDb), 258u);
@@ -302,7 +304,8 @@ TEST_F(IdentityAllocatorTest, CidrIdentitiesArePersistedAsOneDocumentPerBatch) {
     EXPECT_EQ(ids.lookup(labels("cidr:172.16.0.0/12")), std::nullopt);
     ids.release_all({first + 1});
   }
-  store::FileStore reopened(dir_);
+  auto reopened_store = store::open_state_store(dir_);
+  store::Store& reopened = *reopened_store;
   IdentityAllocator ids(reopened);
   EXPECT_EQ(ids.lookup(labels("cidr:10.0.0.0/8")), first);
   EXPECT_EQ(ids.lookup(labels("cidr:192.168.0.0/16")), std::nullopt) << "released before the restart";

@@ -1,13 +1,11 @@
-// A private temporary state directory per test, for the FileStore and WriteBatch tests.
+// A private temporary state directory per test, for the store tests.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <vector>
 
 namespace pilus::testing {
 
@@ -26,15 +24,5 @@ class StoreDirTest : public ::testing::Test {
   std::filesystem::path root_;
   std::filesystem::path dir_;
 };
-
-// Every entry of a collection directory (documents and temp files alike), sorted; none when the
-// directory does not exist.
-inline std::vector<std::string> files_in(const std::filesystem::path& dir) {
-  std::vector<std::string> names;
-  if (!std::filesystem::exists(dir)) return names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 }  // namespace pilus::testing
