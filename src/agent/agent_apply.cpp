@@ -55,8 +55,11 @@ std::string policy_key_of(const manifest::Document& doc) {
 
 }  // namespace
 
-nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
-  auto objects = manifest::parse_all(sources);
+nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources, bool dry_run) {
+  nlohmann::json warnings = nlohmann::json::array();
+  std::vector<std::string> manifest_warnings;
+  auto objects = manifest::parse_all(sources, &manifest_warnings);
+  for (const auto& w : manifest_warnings) warnings.push_back(w);
   require_handled_kinds(objects);
   Lock lock(mutex_);
 
@@ -92,6 +95,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
   if (new_pods > ipam_.available())
     fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
          ipam_.available());
+  if (dry_run) return {{"results", dry_run_results(objects)}, {"warnings", warnings}, {"dryRun", true}};
 
   nlohmann::json results = nlohmann::json::array();
   UndoLog undo;
@@ -221,7 +225,7 @@ nlohmann::json Agent::apply(const std::vector<manifest::Source>& sources) {
       if (policy::is_policy(obj))
         applied.insert(policy::policy_name(doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name()));
     for (const auto& n : one_sided_allow_notes(applied)) notes.push_back(n);
-    nlohmann::json response = {{"results", results}};
+    nlohmann::json response = {{"results", results}, {"warnings", warnings}};
     if (!notes.empty()) response["notes"] = notes;
     return response;
   } catch (...) {
