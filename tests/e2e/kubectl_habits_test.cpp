@@ -296,7 +296,7 @@ TEST_F(KubectlHabits, ObserveTellsTheTwoEndsApartAndTakesHubblesFlags) {
   EXPECT_EQ(point_direction["FROM_ENDPOINT"], "EGRESS") << r.out;
   EXPECT_EQ(point_direction["TO_ENDPOINT"], "INGRESS") << r.out;
 
-  CommandResult compact = agent().pilus({"observe", "--all", "-n", ns(), "-t", "trace:to-endpoint", "--from-pod",
+  CommandResult compact = agent().pilus({"observe", "-n", ns(), "-t", "trace:to-endpoint", "--from-pod",
                                          ns() + "/client", "--first", "1", "--print-node-name", "--time-format",
                                          "RFC3339"});
   ASSERT_TRUE(compact.ok()) << compact.describe();
