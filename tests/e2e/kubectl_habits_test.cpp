@@ -296,7 +296,13 @@ TEST_F(KubectlHabits, ObserveTellsTheTwoEndsApartAndTakesHubblesFlags) {
   EXPECT_EQ(point_direction["FROM_ENDPOINT"], "EGRESS") << r.out;
   EXPECT_EQ(point_direction["TO_ENDPOINT"], "INGRESS") << r.out;
 
-  CommandResult compact = agent().pilus({"observe", "-n", ns(), "-t", "trace:to-endpoint", "--from-pod",
+  CommandResult in_ns = agent().pilus({"observe", "--all", "-n", ns(), "-t", "trace", "-o", "json"});
+  ASSERT_TRUE(in_ns.ok()) << in_ns.describe();
+  auto ns_flows = flow_lines(in_ns.out);
+  EXPECT_FALSE(ns_flows.empty());
+  for (const auto& f : ns_flows)
+    EXPECT_TRUE(f["source"].value("namespace", "") == ns() || f["destination"].value("namespace", "") == ns()) << f.dump();
+  CommandResult compact = agent().pilus({"observe", "-t", "trace:to-endpoint", "--from-pod",
                                          ns() + "/client", "--first", "1", "--print-node-name", "--time-format",
                                          "RFC3339"});
   ASSERT_TRUE(compact.ok()) << compact.describe();
