@@ -114,6 +114,8 @@ Service parse_service(const Document& d) {
       if (auto affinity = spec.optional("sessionAffinity"))
         svc.client_ip_affinity = affinity->one_of({"None", "ClientIP"}) == "ClientIP";
       if (auto config = spec.optional("sessionAffinityConfig")) {
+        if (!svc.client_ip_affinity && !config->is_empty_structure())
+          config->warn("ignored: it applies only with sessionAffinity: ClientIP");
         config->object([&](ObjectReader& c) {
           if (auto client = c.optional("clientIP")) {
             client->object([&](ObjectReader& ci) {

@@ -133,6 +133,10 @@ TEST(KubectlManifests, AnAppProtocolAndResourceLimitsAreWarnedAbout) {
   std::string svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n  - port: 80\n"
                     "    appProtocol: http\n";
   EXPECT_THAT(parse(svc).warnings, ElementsAre(HasSubstr("spec.ports[0].appProtocol: ignored")));
+  std::string affinity = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n  - port: 80\n"
+                         "  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: 60\n";
+  EXPECT_THAT(parse(affinity).warnings, ElementsAre(HasSubstr("spec.sessionAffinityConfig: ignored: it applies only with")));
+  EXPECT_THAT(parse(affinity + "  sessionAffinity: ClientIP\n").warnings, IsEmpty());
   std::string pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n"
                     "    resources:\n      limits:\n        cpu: 500m\n  restartPolicy: Never\n";
   EXPECT_THAT(parse(pod).warnings, ElementsAre(HasSubstr("spec.containers[0].resources: ignored")));
