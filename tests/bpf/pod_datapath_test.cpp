@@ -172,7 +172,7 @@ const PacketCase PACKET_CASES[] = {
     {.name = "pod_to_local_pod_tcp_syn",
      .description = "A SYN from pod A to pod B is redirected to B's veth with B's MACs and one hop less, counted as "
                     "forwarded for A, "
-                    "tracked as A's egress connection and traced as delivered to an endpoint",
+                    "tracked as A's egress connection and traced as leaving A (from-endpoint)",
      .hook = Hook::from_pod, .at = At::pod_a,
      .packet = [](const Topology& t) { return t.a.send_to(POD_B_IP).tcp(40000, 80, SYN).build(); },
      .verdict = TC_ACT_REDIRECT,
