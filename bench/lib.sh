@@ -156,7 +156,7 @@ pilusc() { "$PILUS" --socket "$AGENT_SOCKET" "$@"; }
 
 # pod_ip NAME: the pod's address in this agent's namespace.
 pod_ip() {
-  pilusc get pods -o json | python3 -c '
+  pilusc get pods -n "$AGENT_NS" -o json | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["items"]:
     if p["metadata"]["name"] == sys.argv[1] and p["metadata"]["namespace"] == sys.argv[2]:

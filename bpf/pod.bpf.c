@@ -123,7 +123,9 @@ int from_pod(struct __sk_buff *skb)
 	if (dst && ctx.pkt.ttl <= 1)
 		return drop_packet(skb, &ctx, DROP_TTL_EXCEEDED);
 
-	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
+	/* Towards a pod, this is the source's egress stage (from-endpoint); the destination's
+	 * ingress stage reports to-endpoint for the same packet, so the two are told apart. */
+	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? TRACE_FROM_ENDPOINT : TRACE_TO_HOST);
 	if (ret)
 		return ret;
 

@@ -38,7 +38,7 @@ say "Creating pods from examples/demo/pods.yaml"
 run "$PILUS" apply -f "$(dirname "$0")/../examples/demo/pods.yaml"
 run "$PILUS" get pods
 
-ip_of() { "$PILUS" get pods "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"]["podIP"])'; }
+ip_of() { "$PILUS" get pods "$1" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["podIP"])'; }
 in_pod() { local pod=$1; shift; ip netns exec "pl-default_$pod" "$@"; }
 BACKEND=$(ip_of backend); POSTGRES=$(ip_of postgres)
 ROUTER=$("$PILUS" status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["routerIP"])')
@@ -75,7 +75,7 @@ run "$PILUS" bpf policy get default/backend
 
 say "A Service in front of two backends (examples/demo/service.yaml)"
 run "$PILUS" apply -f "$(dirname "$0")/../examples/demo/service.yaml"
-VIP=$("$PILUS" get services backend -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["spec"]["clusterIP"])')
+VIP=$("$PILUS" get services backend -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])')
 for _ in $(seq 50); do in_pod backend-2 true && in_pod frontend curl -s -m 1 -o /dev/null "http://$VIP/" && break; sleep 0.2; done
 run "$PILUS" get services
 run "$PILUS" bpf lb list

@@ -13,7 +13,7 @@ enum event_type {
 enum trace_point {
 	TRACE_TO_ENDPOINT = 1, /* delivered towards a pod */
 	TRACE_TO_HOST = 2,     /* handed to the node's stack */
-	TRACE_FROM_ENDPOINT = 3,
+	TRACE_FROM_ENDPOINT = 3, /* left a pod towards another pod (its egress stage) */
 };
 
 struct flow_event {

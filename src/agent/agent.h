@@ -48,9 +48,11 @@ class Agent {
   explicit Agent(AgentConfig config);
   ~Agent();
 
-  // Applies manifests all or nothing; returns what changed, per object.
-  // The sources' text is released once parsed (a manifest can be tens of MB).
-  nlohmann::json apply(std::vector<manifest::Source> sources);
+  // Applies manifests all or nothing; returns what changed, per object, and "warnings" (fields
+  // accepted without effect). The sources' text is released once parsed (a manifest can be tens
+  // of MB). dry_run: validates and plans against the live state and returns what would change,
+  // changing nothing (no store write, no kernel change).
+  nlohmann::json apply(std::vector<manifest::Source> sources, bool dry_run = false);
   nlohmann::json remove(const std::vector<manifest::Source>& sources);
 
   nlohmann::json pods() const;
@@ -115,6 +117,9 @@ class Agent {
   std::vector<std::string> one_sided_allow_notes(const std::set<std::string>& policies) const;
   uint16_t initial_policy_flags(const manifest::Pod& pod) const;
   policy::ResolverInput policy_input() const;
+
+  // What apply would do to each object, from the current state (agent_dry_run.cpp); caller holds mutex_.
+  nlohmann::json dry_run_results(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
 
   // Services (agent_services.cpp); caller holds mutex_.
   using AddUndo = std::function<void(std::function<void()>)>;

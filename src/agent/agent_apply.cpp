@@ -57,9 +57,12 @@ std::string policy_key_of(const manifest::Document& doc) {
 
 }  // namespace
 
-nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
-  auto objects = manifest::parse_all(sources);
+nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run) {
+  nlohmann::json warnings = nlohmann::json::array();
+  std::vector<std::string> manifest_warnings;
+  auto objects = manifest::parse_all(sources, &manifest_warnings);
   std::vector<manifest::Source>().swap(sources);  // parsed: the text is not needed any more
+  for (const auto& w : manifest_warnings) warnings.push_back(w);
   require_handled_kinds(objects);
   Lock lock(mutex_);
 
@@ -104,6 +107,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
   if (new_pods > ipam_.available())
     fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
          ipam_.available());
+  if (dry_run) return {{"results", dry_run_results(objects)}, {"warnings", warnings}, {"dryRun", true}};
 
   nlohmann::json results = nlohmann::json::array();
   UndoLog undo;
@@ -240,7 +244,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources) {
         applied.insert(policy::policy_name(doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name()));
     for (const auto& n : one_sided_allow_notes(applied)) notes.push_back(n);
     policy_map_refusal_.clear();  // status reports a refusal only until an apply succeeds
-    nlohmann::json response = {{"results", results}};
+    nlohmann::json response = {{"results", results}, {"warnings", warnings}};
     if (!notes.empty()) response["notes"] = notes;
     return response;
   } catch (...) {

@@ -199,7 +199,14 @@ nlohmann::json Agent::policies() const {
                        {"ports", ports},
                        {"httpRules", r.http.size()}});
     }
+    // apiVersion, metadata and spec as the manifest gave them (kubectl -o yaml); the rest is pilus's view.
+    nlohmann::json policy_metadata = {{"name", p.doc.name()}};
+    if (manifest::is_namespaced_kind(p.doc.kind)) policy_metadata["namespace"] = p.doc.ns();
+    if (auto m = p.doc.body.find("metadata"); m != p.doc.body.end() && m->contains("labels"))
+      policy_metadata["labels"] = (*m)["labels"];
     items.push_back({{"kind", p.doc.kind},
+                     {"apiVersion", p.doc.api_version},
+                     {"metadata", policy_metadata},
                      {"namespace", p.converted.rules.empty() && p.converted.default_deny.empty()
                                        ? p.doc.ns()
                                        : (p.converted.rules.empty() ? p.converted.default_deny[0].policy_namespace
@@ -208,8 +215,10 @@ nlohmann::json Agent::policies() const {
                      {"selects", nlohmann::json(subjects)},
                      {"rules", rules},
                      {"l7Rules", l7}});
+    for (const char* key : {"spec", "specs"})
+      if (p.doc.body.contains(key)) items.back()[key] = p.doc.body[key];
   }
-  return {{"items", items}};
+  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
 }
 
 nlohmann::json Agent::bpf_policy(const std::string& pod) const {

@@ -184,7 +184,7 @@ nlohmann::json Agent::services() const {
     for (const auto& [k, v] : st.svc.selector) selector[k] = v;
     items.push_back({{"apiVersion", "v1"},
                      {"kind", "Service"},
-                     {"metadata", {{"name", st.svc.name}, {"namespace", st.svc.ns}}},
+                     {"metadata", {{"name", st.svc.name}, {"namespace", st.svc.ns}, {"labels", st.svc.labels}}},
                      {"spec",
                       {{"type", "ClusterIP"},
                        {"clusterIP", endpoint::to_string(st.vip)},

@@ -36,11 +36,34 @@ nlohmann::json Agent::pods() const {
   Lock lock(mutex_);
   nlohmann::json items = nlohmann::json::array();
   for (const auto& [key, st] : pods_) {
+    // Shaped as the Kubernetes API returns a Pod; podIP, netns, identity and phase are what
+    // scripts rely on, the rest is pilus's own (endpointID, hostInterface, pid).
+    nlohmann::json metadata = {{"name", st.pod.name}, {"namespace", st.pod.ns}, {"labels", labels_json(st.pod.labels)}};
+    if (!st.pod.annotations.empty()) metadata["annotations"] = labels_json(st.pod.annotations);
+    nlohmann::json containers = nlohmann::json::array();
+    for (const auto& c : st.pod.containers) {
+      nlohmann::json container = {{"name", c.name}};
+      if (!c.image.empty()) container["image"] = c.image;
+      if (!c.command.empty()) container["command"] = c.command;
+      if (!c.args.empty()) container["args"] = c.args;
+      nlohmann::json ports = nlohmann::json::array();
+      for (const auto& p : c.ports) {
+        nlohmann::json port = {{"containerPort", p.container_port}, {"protocol", p.protocol}};
+        if (!p.name.empty()) port["name"] = p.name;
+        ports.push_back(port);
+      }
+      if (!ports.empty()) container["ports"] = ports;
+      containers.push_back(container);
+    }
+    const std::string ip = endpoint::to_string(st.ep.ip);
     items.push_back({{"apiVersion", "v1"},
                      {"kind", "Pod"},
-                     {"metadata", {{"name", st.pod.name}, {"namespace", st.pod.ns}, {"labels", labels_json(st.pod.labels)}}},
+                     {"metadata", metadata},
+                     {"spec", {{"containers", containers}, {"nodeName", config_.node_name}}},
                      {"status",
-                      {{"podIP", endpoint::to_string(st.ep.ip)},
+                      {{"podIP", ip},
+                       {"podIPs", nlohmann::json::array({{{"ip", ip}}})},
+                       {"hostIP", endpoint::to_string(ipam_.router_ip())},
                        {"netns", st.ep.netns},
                        {"identity", st.ep.identity},
                        {"phase", st.ep.phase()},
@@ -84,12 +107,18 @@ nlohmann::json Agent::identities() const {
 nlohmann::json Agent::namespaces() const {
   Lock lock(mutex_);
   nlohmann::json items = nlohmann::json::array();
-  items.push_back({{"metadata", {{"name", "default"}, {"labels", nlohmann::json::object()}}}});
+  auto item = [](const std::string& name, const nlohmann::json& labels) {
+    return nlohmann::json{{"apiVersion", "v1"},
+                          {"kind", "Namespace"},
+                          {"metadata", {{"name", name}, {"labels", labels}}},
+                          {"status", {{"phase", "Active"}}}};
+  };
+  items.push_back(item("default", nlohmann::json::object()));
   for (const auto& [name, ns] : namespaces_) {
     if (name == "default") items.erase(0);
-    items.push_back({{"metadata", {{"name", name}, {"labels", labels_json(ns.labels)}}}});
+    items.push_back(item(name, labels_json(ns.labels)));
   }
-  return {{"items", items}};
+  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
 }
 
 nlohmann::json Agent::status() const {

@@ -7,8 +7,10 @@
 
 #include "api/json_body.h"
 #include "common/error.h"
+#include "identity/labels.h"
 #include "observe/flow_filter.h"
 #include "observe/flow_stream.h"
+#include "policy/selector.h"
 
 namespace pilus::agent {
 
@@ -36,6 +38,51 @@ struct ReturnFreedMemory {
   ~ReturnFreedMemory() { malloc_trim(0); }
 };
 
+// An item's namespace as each view shows it; "" for cluster-scoped objects.
+std::string namespace_of(const nlohmann::json& item) {
+  if (item.contains("metadata") && item["metadata"].contains("namespace")) return item["metadata"]["namespace"];
+  if (item.contains("namespace") && item["namespace"].is_string()) return item["namespace"];
+  if (item.contains("pod") && item["pod"].is_string()) {  // endpoints: "namespace/name"
+    std::string pod = item["pod"];
+    return pod.substr(0, pod.find('/'));
+  }
+  return "";
+}
+
+identity::LabelSet labels_of(const nlohmann::json& item) {
+  identity::LabelSet set;
+  if (item.contains("metadata") && item["metadata"].contains("labels")) {
+    for (const auto& [k, v] : item["metadata"]["labels"].items())
+      set.insert(identity::Label{std::string(identity::kSourceK8s), k, v.get<std::string>()});
+  } else if (item.contains("labels") && item["labels"].is_array()) {  // endpoints, identities: "k8s:app=web"
+    for (const auto& l : item["labels"]) set.insert(identity::parse_label(l.get<std::string>()));
+  }
+  return set;
+}
+
+}  // namespace
+
+nlohmann::json narrow_list(nlohmann::json list, const std::string& ns, const std::string& selector_text) {
+  if (ns.empty() && selector_text.empty()) return list;
+  std::optional<policy::LabelSelector> selector;
+  if (!selector_text.empty()) selector = policy::parse_selector_text(selector_text);
+  nlohmann::json items = nlohmann::json::array();
+  for (auto& item : list["items"]) {
+    std::string item_ns = namespace_of(item);
+    if (!ns.empty() && !item_ns.empty() && item_ns != ns) continue;
+    if (selector && !selector->matches(labels_of(item))) continue;
+    items.push_back(std::move(item));
+  }
+  list["items"] = std::move(items);
+  return list;
+}
+
+namespace {
+
+nlohmann::json narrowed(nlohmann::json list, const api::Request& r) {
+  return narrow_list(std::move(list), r.query_value("namespace"), r.query_value("labelSelector"));
+}
+
 }  // namespace
 
 using api::Request;
@@ -56,10 +103,13 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   };
   get("/v1/healthz", [] { return nlohmann::json{{"health", "Ok"}}; });
   get("/v1/status", [&] { return agent.status(); });
-  get("/v1/pods", [&] { return agent.pods(); });
-  get("/v1/endpoints", [&] { return agent.endpoints(); });
-  get("/v1/identities", [&] { return agent.identities(); });
-  get("/v1/namespaces", [&] { return agent.namespaces(); });
+  auto list = [&](const std::string& path, std::function<nlohmann::json()> view) {
+    server.handle("GET", path, [view](const Request& r) { return Response::json(narrowed(view(), r)); });
+  };
+  list("/v1/pods", [&] { return agent.pods(); });
+  list("/v1/endpoints", [&] { return agent.endpoints(); });
+  list("/v1/identities", [&] { return agent.identities(); });
+  list("/v1/namespaces", [&] { return agent.namespaces(); });
   server.handle_stream(
       "GET", "/v1/bpf/ct",
       [&](const Request&, const api::StreamWriter& w) {
@@ -69,8 +119,8 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
       "application/json");
   get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
   get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
-  get("/v1/policies", [&] { return agent.policies(); });
-  get("/v1/services", [&] { return agent.services(); });
+  list("/v1/policies", [&] { return agent.policies(); });
+  list("/v1/services", [&] { return agent.services(); });
   get("/v1/bpf/lb", [&] { return agent.bpf_lb(); });
   server.handle("GET", "/v1/bpf/policy",
                 [&](const Request& r) { return Response::json(agent.bpf_policy(r.query_value("pod"))); });
@@ -101,9 +151,12 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
     observe::stream_flows(agent.flows(), request, w, options);
   });
   server.on_stop([&agent] { agent.flows().close(); });
+  // dryRun=All, as the Kubernetes API takes it: validate and plan, change nothing.
   server.handle("POST", "/v1/apply", [&](Request& r) {
     ReturnFreedMemory trim;
-    return Response::json(agent.apply(sources_from_request(std::move(r.body))));
+    std::string dry_run = r.query_value("dryRun");
+    if (!dry_run.empty() && dry_run != "All") fail("dryRun: \"{}\" is not supported (use All)", dry_run);
+    return Response::json(agent.apply(sources_from_request(std::move(r.body)), dry_run == "All"));
   });
   server.handle("POST", "/v1/delete", [&](Request& r) {
     ReturnFreedMemory trim;

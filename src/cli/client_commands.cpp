@@ -3,9 +3,11 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "api/http_client.h"
+#include "cli/output.h"
 #include "cli/table.h"
 #include "common/error.h"
 #include "manifest/document.h"
@@ -27,123 +29,43 @@ json call(const ClientOptions& o, const std::string& method, const std::string& 
   return j;
 }
 
-std::string labels_text(const json& labels) {
-  std::string s;
-  if (labels.is_object()) {
-    for (auto it = labels.begin(); it != labels.end(); ++it)
-      s += (s.empty() ? "" : ",") + it.key() + "=" + it.value().get<std::string>();
-  } else if (labels.is_array()) {
-    for (const auto& l : labels) s += (s.empty() ? "" : ",") + l.get<std::string>();
-  }
-  return s.empty() ? "<none>" : s;
-}
-
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
-
-json filter_by_name(json items, const std::string& name, const char* field) {
-  if (name.empty()) return items;
-  json out = json::array();
-  for (const auto& it : items) {
-    const json& v = field[0] == 'm' ? it["metadata"]["name"] : it[field];
-    if (str(v) == name) out.push_back(it);
-  }
-  if (out.empty()) fail("\"{}\" not found", name);
-  return out;
-}
 
 }  // namespace
 
-int apply_command(const ClientOptions& o, const std::vector<std::string>& files, bool remove) {
+int apply_command(const ClientOptions& o, const std::vector<std::string>& files, bool remove,
+                  const std::string& dry_run) {
+  if (dry_run != "none" && dry_run != "server" && dry_run != "client")
+    fail("--dry-run: \"{}\" is not one of none, server, client", dry_run);
+  if (dry_run != "none" && remove) fail("--dry-run is only supported by apply");
   json sources = json::array();
   for (const auto& f : files)
     for (const auto& s : manifest::read_sources(f)) sources.push_back({{"name", s.name}, {"text", s.text}});
-  json r = call(o, "POST", remove ? "/v1/delete" : "/v1/apply", json{{"sources", sources}}.dump());
-  if (o.output == "json") {
-    std::cout << r.dump(2) << "\n";
-    return 0;
-  }
+  // A client dry run is a server one here too: the agent is the only one that knows the state.
+  std::string path = remove ? "/v1/delete" : dry_run == "none" ? "/v1/apply" : "/v1/apply?dryRun=All";
+  json r = call(o, "POST", path, json{{"sources", sources}}.dump());
+  // As kubectl: warnings on stderr, before the results, whatever the output format.
+  for (const auto& w : r.value("warnings", json::array())) std::cerr << "Warning: " << str(w) << "\n";
+  if (print_structured(o.output, r, "name")) return 0;
+  const std::string suffix = dry_run == "server" ? " (server dry run)" : dry_run == "client" ? " (dry run)" : "";
   for (const auto& res : r["results"]) {
     std::string kind = res["kind"].get<std::string>();
     for (auto& c : kind) c = static_cast<char>(tolower(c));
+    if (o.output == "name") {
+      std::cout << kind << "/" << res["name"].get<std::string>() << "\n";
+      continue;
+    }
     std::string ns = res.contains("namespace") ? res["namespace"].get<std::string>() + "/" : "";
-    std::cout << kind << "/" << ns << res["name"].get<std::string>() << " " << res["action"].get<std::string>() << "\n";
+    std::cout << kind << "/" << ns << res["name"].get<std::string>() << " " << res["action"].get<std::string>() << suffix
+              << "\n";
   }
   for (const auto& note : r.value("notes", json::array())) std::cout << "note: " << note.get<std::string>() << "\n";
   return 0;
 }
 
-int get_command(const ClientOptions& o, const std::string& kind, const std::string& name) {
-  if (kind == "pods" || kind == "pod" || kind == "po") {
-    json r = call(o, "GET", "/v1/pods");
-    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "metadata");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"NAMESPACE", "NAME", "PHASE", "IP", "IDENTITY", "NETNS", "LABELS"});
-    for (const auto& p : r["items"])
-      t.add({str(p["metadata"]["namespace"]), str(p["metadata"]["name"]), str(p["status"]["phase"]),
-             str(p["status"]["podIP"]), str(p["status"]["identity"]), str(p["status"]["netns"]),
-             labels_text(p["metadata"]["labels"])});
-    std::cout << t.render();
-  } else if (kind == "identities" || kind == "identity" || kind == "id") {
-    json r = call(o, "GET", "/v1/identities");
-    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "id");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"ID", "REFS", "LABELS"});
-    for (const auto& i : r["items"])
-      t.add({str(i["id"]), i["reserved"].get<bool>() ? "reserved" : str(i["references"]), labels_text(i["labels"])});
-    std::cout << t.render();
-  } else if (kind == "endpoints" || kind == "endpoint" || kind == "ep") {
-    json r = call(o, "GET", "/v1/endpoints");
-    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "pod");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"ENDPOINT", "POD", "IPV4", "IDENTITY", "INTERFACE", "STATE", "LABELS"});
-    for (const auto& e : r["items"])
-      t.add({str(e["id"]), str(e["pod"]), str(e["ipv4"]), str(e["identity"]), str(e["interface"]), str(e["state"]),
-             labels_text(e["labels"])});
-    std::cout << t.render();
-  } else if (kind == "namespaces" || kind == "namespace" || kind == "ns") {
-    json r = call(o, "GET", "/v1/namespaces");
-    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "metadata");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"NAME", "LABELS"});
-    for (const auto& n : r["items"]) t.add({str(n["metadata"]["name"]), labels_text(n["metadata"]["labels"])});
-    std::cout << t.render();
-  } else if (kind == "policies" || kind == "policy" || kind == "cnp" || kind == "netpol") {
-    json r = call(o, "GET", "/v1/policies");
-    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "name");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"KIND", "NAMESPACE", "NAME", "SELECTS", "RULES", "L7 RULES"});
-    for (const auto& p : r["items"]) {
-      std::string selects;
-      for (const auto& s : p["selects"]) selects += (selects.empty() ? "" : " | ") + s.get<std::string>();
-      t.add({str(p["kind"]), p["namespace"].get<std::string>().empty() ? "<cluster>" : str(p["namespace"]),
-             str(p["name"]), selects, std::to_string(p["rules"].size()), str(p["l7Rules"])});
-    }
-    std::cout << t.render();
-  } else if (kind == "services" || kind == "service" || kind == "svc") {
-    json r = call(o, "GET", "/v1/services");
-    if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "metadata");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "BACKENDS", "AFFINITY"});
-    for (const auto& s : r["items"]) {
-      std::string ports, backends;
-      for (const auto& p : s["spec"]["ports"])
-        ports += (ports.empty() ? "" : ",") + str(p["port"]) + "/" + str(p["protocol"]);
-      for (const auto& b : s["status"]["backends"])
-        backends += (backends.empty() ? "" : ",") + str(b["ip"]) + ":" + str(b["port"]);
-      t.add({str(s["metadata"]["namespace"]), str(s["metadata"]["name"]), str(s["spec"]["type"]),
-             str(s["spec"]["clusterIP"]), ports, backends.empty() ? "<none>" : backends,
-             str(s["spec"]["sessionAffinity"])});
-    }
-    std::cout << t.render();
-  } else {
-    fail("unknown kind \"{}\" (known: pods, endpoints, identities, namespaces, policies, services)", kind);
-  }
-  return 0;
-}
-
 int status_command(const ClientOptions& o, bool verbose) {
   json s = call(o, "GET", "/v1/status");
-  if (o.output == "json") return std::cout << s.dump(2) << "\n", 0;
+  if (print_structured(o.output, s)) return 0;
   std::cout << fmt::format("Agent:        {}   (uptime {}s, kernel {})\n", str(s["health"]), str(s["uptimeSeconds"]),
                            str(s["kernel"]));
   std::cout << fmt::format("Datapath:     {}, pinned under {}\n", str(s["datapath"]), str(s["bpfRoot"]));
@@ -197,9 +119,13 @@ int status_command(const ClientOptions& o, bool verbose) {
 }
 
 int bpf_command(const ClientOptions& o, const std::string& map, const std::string& pod) {
+  // `cilium bpf ct list global` names the table; pilus has one conntrack table, the global one.
+  if (map == "ct" && !pod.empty() && pod != "global")
+    fail("unknown conntrack table \"{}\" (pilus has one: global)", pod);
+  if (map != "ct" && map != "policy" && !pod.empty()) fail("unexpected argument \"{}\" for `pilus bpf {} list`", pod, map);
   if (map == "ct") {
     json r = call(o, "GET", "/v1/bpf/ct");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    if (print_structured(o.output, r)) return 0;
     Table t({"PROTO", "SOURCE", "DESTINATION", "SCOPE", "PKTS FWD", "PKTS REPLY", "EXPIRES", "STATE"});
     for (const auto& e : r["items"])
       t.add({str(e["protocol"]), str(e["source"]), str(e["destination"]), str(e["scope"]), str(e["packetsForward"]),
@@ -208,13 +134,13 @@ int bpf_command(const ClientOptions& o, const std::string& map, const std::strin
     std::cout << t.render();
   } else if (map == "ipcache") {
     json r = call(o, "GET", "/v1/bpf/ipcache");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    if (print_structured(o.output, r)) return 0;
     Table t({"PREFIX", "IDENTITY", "KIND"});
     for (const auto& e : r["items"]) t.add({str(e["prefix"]), str(e["identity"]), str(e["kind"])});
     std::cout << t.render();
   } else if (map == "endpoints" || map == "endpoint") {
     json r = call(o, "GET", "/v1/bpf/endpoints");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    if (print_structured(o.output, r)) return 0;
     Table t({"IP", "ENDPOINT", "IFINDEX", "IDENTITY"});
     for (const auto& e : r["items"]) t.add({str(e["ip"]), str(e["endpointID"]), str(e["ifindex"]), str(e["identity"])});
     std::cout << t.render() << "\n";
@@ -225,7 +151,7 @@ int bpf_command(const ClientOptions& o, const std::string& map, const std::strin
   } else if (map == "policy") {
     if (pod.empty()) fail("usage: pilus bpf policy get NAMESPACE/POD");
     json r = call(o, "GET", "/v1/bpf/policy?pod=" + api::percent_encode(pod));
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    if (print_structured(o.output, r)) return 0;
     std::cout << fmt::format("Pod {} (endpoint {}): ingress {}, egress {}\n\n", str(r["pod"]), str(r["endpointID"]),
                              r["defaultDeny"]["ingress"].get<bool>() ? "default deny" : "no policy (allow)",
                              r["defaultDeny"]["egress"].get<bool>() ? "default deny" : "no policy (allow)");
@@ -236,7 +162,7 @@ int bpf_command(const ClientOptions& o, const std::string& map, const std::strin
     std::cout << t.render();
   } else if (map == "lb") {
     json r = call(o, "GET", "/v1/bpf/lb");
-    if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+    if (print_structured(o.output, r)) return 0;
     std::cout << fmt::format("Backend choice: {}, Maglev table size {} (prime)\n\n", str(r["algorithm"]),
                              str(r["maglev_table_size"]));
     Table t({"SERVICE ADDRESS", "SERVICE", "BACKEND ADDRESS (ID)", "STATE", "MAGLEV SLOTS"});
@@ -258,6 +184,37 @@ int bpf_command(const ClientOptions& o, const std::string& map, const std::strin
 
 namespace pilus::cli {
 
+TraceEnd trace_end_from_cilium_labels(const std::vector<std::string>& labels) {
+  TraceEnd end;
+  for (const auto& text : labels) {
+    std::string label = text;
+    if (auto colon = label.find(':'); colon != std::string::npos && colon < label.find('=')) {
+      std::string source = label.substr(0, colon);
+      if (source != "k8s" && source != "any")
+        fail("label \"{}\": only k8s labels describe a pod (source \"{}\" is not supported here)", text, source);
+      label = label.substr(colon + 1);
+    }
+    auto eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) fail("label \"{}\" is not [k8s:]key=value", text);
+    if (label.substr(0, eq) == "io.kubernetes.pod.namespace")
+      end.ns = label.substr(eq + 1);
+    else
+      end.labels.push_back(label);
+  }
+  if (end.labels.empty()) fail("labels {} name no pod label (only a namespace)", fmt::join(labels, ","));
+  return end;
+}
+
+TraceEnd trace_end_from_k8s_pod(const std::string& namespace_colon_pod) {
+  auto colon = namespace_colon_pod.find(':');
+  TraceEnd end;
+  end.target = colon == std::string::npos ? "default/" + namespace_colon_pod
+                                          : namespace_colon_pod.substr(0, colon) + "/" + namespace_colon_pod.substr(colon + 1);
+  if (end.target.back() == '/' || end.target.front() == '/')
+    fail("\"{}\" is not NAMESPACE:POD", namespace_colon_pod);
+  return end;
+}
+
 int policy_trace_command(const ClientOptions& o, const TraceEnd& from, const TraceEnd& to, const std::string& dport) {
   std::string port = dport, proto = "tcp";
   if (auto slash = dport.find('/'); slash != std::string::npos) {
@@ -274,7 +231,7 @@ int policy_trace_command(const ClientOptions& o, const TraceEnd& from, const Tra
   json r = call(o, "GET",
                 "/v1/policy/trace?" + query("from", from) + "&" + query("to", to) + "&port=" + api::percent_encode(port) +
                     "&protocol=" + api::percent_encode(proto));
-  if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
+  if (print_structured(o.output, r)) return 0;
   std::cout << fmt::format("{} (ID:{}) -> {} (ID:{}) {}/{}\n", str(r["from"]), str(r["fromIdentity"]), str(r["to"]),
                            str(r["toIdentity"]), str(r["port"]), proto);
   for (const auto& s : r["steps"]) {

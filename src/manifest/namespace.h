@@ -15,7 +15,8 @@ struct NamespaceObject {
   std::map<std::string, std::string> labels, annotations;
 };
 
-// Strict: anything but apiVersion, kind and metadata{name, labels, annotations} is an error.
+// Strict: anything but apiVersion, kind, metadata{name, labels, annotations}, spec{finalizers}
+// and status is an error.
 NamespaceObject parse_namespace(const Document& d);
 
 }  // namespace pilus::manifest

@@ -62,7 +62,10 @@ Object parse_object(const Document& d) {
                          fmt::join(versions, "\" or \"")));
 }
 
-std::vector<std::pair<Document, Object>> parse_all(const std::vector<Source>& sources) {
+std::vector<std::pair<Document, Object>> parse_all(const std::vector<Source>& sources,
+                                                   std::vector<std::string>* warnings) {
+  std::vector<std::string> found_warnings;
+  WarningScope warning_scope(found_warnings);
   std::vector<std::pair<Document, Object>> out;
   std::vector<std::string> errors;
   std::map<std::tuple<std::string, std::string, std::string>, std::string> seen;  // kind, ns, name -> describe()
@@ -100,6 +103,7 @@ std::vector<std::pair<Document, Object>> parse_all(const std::vector<Source>& so
     for (const Source& s : sources) names.push_back(s.name);
     fail("no objects found in {}", fmt::join(names, ", "));
   }
+  if (warnings) warnings->insert(warnings->end(), found_warnings.begin(), found_warnings.end());
   return out;
 }
 

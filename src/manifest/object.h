@@ -25,7 +25,9 @@ Object parse_object(const Document& d);
 // Validates every document of every source before returning anything. All errors
 // found (syntax, fields, the same kind/namespace/name twice) are reported together,
 // one per line, in one pilus::Error. No objects at all is an error too.
-std::vector<std::pair<Document, Object>> parse_all(const std::vector<Source>& sources);
+// `warnings`, when given, receives the fields that were accepted but have no effect in pilus.
+std::vector<std::pair<Document, Object>> parse_all(const std::vector<Source>& sources,
+                                                   std::vector<std::string>* warnings = nullptr);
 
 std::string_view kind_of(const Object& o);
 

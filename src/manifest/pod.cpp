@@ -68,7 +68,19 @@ Container read_container(const Value& v, PortsSeen& ports) {
   return v.object([&](ObjectReader& r) {
     Container c;
     c.name = r.required("name").string(dns_label_error);
-    if (auto image = r.optional("image")) c.image = image->string();
+    if (auto image = r.optional("image")) {
+      c.image = image->string();
+      image->warn("\"{}\" is not pulled: the command runs on the node's filesystem (pods with images come "
+                  "from a container runtime through the CNI plugin pilus-cni)", c.image);
+    }
+    // kubectl run writes `resources: {}`; limits and requests would need a runtime's cgroups.
+    if (auto resources = r.optional("resources")) {
+      resources->object([](ObjectReader& res) {
+        for (const char* key : {"limits", "requests"})
+          if (auto v = res.optional(key)) v->string_map();
+      });
+      if (!resources->is_empty_structure()) resources->warn("ignored: pilus does not limit a pod's resources");
+    }
     if (auto command = r.optional("command")) {
       c.command = command->string_list(argument_error);
       if (!c.command.empty() && c.command.front().empty()) {
@@ -117,8 +129,19 @@ Pod parse_pod(const Document& d) {
       }
       // Accepted so Kubernetes manifests apply unchanged; pilus runs a command once
       // and never restarts it, whatever the policy says.
-      if (auto policy = spec.optional("restartPolicy")) policy->one_of({"Always", "OnFailure", "Never"});
-      if (auto node = spec.optional("nodeName")) pod.node_name = node->string(dns_subdomain_error);
+      if (auto policy = spec.optional("restartPolicy")) {
+        if (policy->one_of({"Always", "OnFailure", "Never"}) != "Never")
+          policy->warn("{}: pilus runs the command once and does not restart it", policy->json().get<std::string>());
+      }
+      // kubectl run writes `dnsPolicy: ClusterFirst`; pilus runs no cluster DNS, so no policy has an effect.
+      if (auto dns = spec.optional("dnsPolicy")) {
+        dns->one_of({"ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"});
+        dns->warn("ignored: pilus runs no cluster DNS; the pod uses the node's resolver configuration");
+      }
+      if (auto node = spec.optional("nodeName")) {
+        pod.node_name = node->string(dns_subdomain_error);
+        node->warn("ignored: the pod runs on the node whose agent applies it");
+      }
     });
     return pod;
   });

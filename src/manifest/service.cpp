@@ -32,7 +32,9 @@ std::optional<std::string> ipv4_error(std::string_view s) {
 ServicePort read_port(const Value& v) {
   return v.object([&](ObjectReader& r) {
     ServicePort p;
-    if (auto name = r.optional("name")) p.name = name->string(port_name_error);
+    // A service port's name is a DNS label (kubectl names them "80-80"); a container port's
+    // name, which targetPort may give, is an IANA service name.
+    if (auto name = r.optional("name")) p.name = name->string(dns_label_error);
     if (auto protocol = r.optional("protocol")) {
       p.protocol = protocol->one_of({"TCP", "UDP", "SCTP"});
       if (p.protocol == "SCTP") protocol->fail("SCTP is not supported by pilus (use TCP or UDP)");
@@ -48,7 +50,10 @@ ServicePort read_port(const Value& v) {
       }
     }
     if (auto node_port = r.optional("nodePort")) node_port->fail("only type ClusterIP is supported: no nodePort");
-    if (auto app = r.optional("appProtocol")) app->string();
+    if (auto app = r.optional("appProtocol")) {
+      app->string();
+      app->warn("ignored: pilus picks no protocol handling from it (L7 rules come from policies)");
+    }
     return p;
   });
 }
@@ -109,6 +114,8 @@ Service parse_service(const Document& d) {
       if (auto affinity = spec.optional("sessionAffinity"))
         svc.client_ip_affinity = affinity->one_of({"None", "ClientIP"}) == "ClientIP";
       if (auto config = spec.optional("sessionAffinityConfig")) {
+        if (!svc.client_ip_affinity && !config->is_empty_structure())
+          config->warn("ignored: it applies only with sessionAffinity: ClientIP");
         config->object([&](ObjectReader& c) {
           if (auto client = c.optional("clientIP")) {
             client->object([&](ObjectReader& ci) {

@@ -213,6 +213,32 @@ void fail_field(const std::string& where, const std::string& path, const std::st
   throw Error(out);
 }
 
+namespace {
+thread_local std::vector<std::string>* warning_sink = nullptr;
+}  // namespace
+
+WarningScope::WarningScope(std::vector<std::string>& sink) : previous_(warning_sink) { warning_sink = &sink; }
+WarningScope::~WarningScope() { warning_sink = previous_; }
+
+void warn_field(const std::string& where, const std::string& path, const std::string& message) {
+  if (!warning_sink) return;
+  std::string out = where;
+  for (const std::string* part : {&path, &message}) {
+    if (part->empty()) continue;
+    if (!out.empty()) out += ": ";
+    out += *part;
+  }
+  if (std::find(warning_sink->begin(), warning_sink->end(), out) == warning_sink->end()) warning_sink->push_back(out);
+}
+
+bool Value::is_empty_structure() const {
+  if (json_->is_null()) return true;
+  if (!json_->is_object() && !json_->is_array()) return false;
+  for (const auto& item : *json_)
+    if (!Value(item, path_, where_).is_empty_structure()) return false;
+  return true;
+}
+
 std::string Value::string() const {
   if (json_->is_string()) return json_->get<std::string>();
   // Unquoted true/yes/80 in YAML are not strings; say how to fix it.
@@ -350,8 +376,19 @@ Metadata read_metadata(ObjectReader& root, Scope scope, const Check& name_check)
     }
     if (auto v = m.optional("labels")) meta.labels = v->labels();
     if (auto v = m.optional("annotations")) meta.annotations = v->annotations();
+    if (auto v = m.optional("creationTimestamp")) {
+      v->string();
+      v->warn("ignored: the time an object was created is set by pilus, not by the manifest");
+    }
     return meta;
   });
+}
+
+void read_status(ObjectReader& root) {
+  auto status = root.optional("status");
+  if (!status) return;
+  if (!status->json().is_object()) status->fail("must be a map, got {}", describe_value(status->json()));
+  if (!status->is_empty_structure()) status->warn("ignored: status is reported by pilus, not set by a manifest");
 }
 
 }  // namespace pilus::manifest

@@ -41,6 +41,22 @@ std::string index_path(std::string_view parent, size_t index);
 // Throws `<where>: <path>: <message>` (empty parts left out).
 [[noreturn]] void fail_field(const std::string& where, const std::string& path, const std::string& message);
 
+// Warnings: a field pilus accepts but does not act on (kubectl prints them as `Warning: ...`).
+// Parsers report them with Value::warn; they are collected while a WarningScope is alive on
+// this thread (parse_all opens one) and dropped otherwise (e.g. objects read back from the store).
+class WarningScope {
+ public:
+  explicit WarningScope(std::vector<std::string>& sink);
+  ~WarningScope();
+  WarningScope(const WarningScope&) = delete;
+  WarningScope& operator=(const WarningScope&) = delete;
+
+ private:
+  std::vector<std::string>* previous_;
+};
+// Adds `<where>: <path>: <message>` to the open scope's warnings, once.
+void warn_field(const std::string& where, const std::string& path, const std::string& message);
+
 class ObjectReader;
 
 // A value inside a document plus the path and document description that name it in
@@ -58,6 +74,12 @@ class Value {
   [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) const {
     fail_field(where_, path_, fmt::format(format, std::forward<Args>(args)...));
   }
+  template <typename... Args>
+  void warn(fmt::format_string<Args...> format, Args&&... args) const {
+    warn_field(where_, path_, fmt::format(format, std::forward<Args>(args)...));
+  }
+  // True for null, {} and [] and for maps and lists made only of those (`status: {loadBalancer: {}}`).
+  bool is_empty_structure() const;
 
   // Typed getters: each fails naming the field and the expected type.
   std::string string() const;
@@ -126,6 +148,10 @@ auto Value::object(F&& read) const {
   }
 }
 
+// `status` is written by the server, never by the user: Kubernetes drops it from what is applied,
+// and so does pilus (with a warning when it holds anything, as `kubectl get -o yaml` output does).
+void read_status(ObjectReader& root);
+
 // Reads a whole document strictly; apiVersion and kind are accepted as already
 // checked by the kind dispatch (object.cpp).
 template <typename F>
@@ -134,6 +160,7 @@ auto read_document(const Document& d, F&& read) {
   return root.object([&](ObjectReader& r) {
     r.ignore("apiVersion");
     r.ignore("kind");
+    read_status(r);
     return std::forward<F>(read)(r);
   });
 }
@@ -146,7 +173,8 @@ struct Metadata {
   std::map<std::string, std::string> labels, annotations;
 };
 
-// metadata{name, namespace (namespaced kinds only), labels, annotations}; `name_check`
+// metadata{name, namespace (namespaced kinds only), labels, annotations}, plus creationTimestamp,
+// which kubectl's generated manifests carry as null and the server sets (a value: a warning); `name_check`
 // because kinds differ (pods: DNS label, Services: DNS-1035, policies: subdomain).
 Metadata read_metadata(ObjectReader& root, Scope scope, const Check& name_check);
 

@@ -289,10 +289,14 @@ TypeMatch parse_type(std::string_view flag, std::string_view value) {
     t.type = hubble_event_type(EventKind::PolicyVerdict);
   } else if (iequals(name, "l7")) {
     t.type = hubble_event_type(EventKind::L7);
+  } else if (iequals(name, "capture") || iequals(name, "trace-sock")) {
+    // Hubble's other flow types (monitor numbers 3 and 7): pilus's datapath emits neither,
+    // so they select nothing, as on a Cilium node without packet captures or socket tracing.
+    t.type = iequals(name, "capture") ? 3 : 7;
   } else if (auto n = parse_number<int>(name); n && event_kind_from_hubble(*n) != EventKind::Unknown) {
     t.type = *n;
   } else {
-    bad_value(flag, value, "expected trace, drop, policy-verdict or l7, optionally with :sub-type");
+    bad_value(flag, value, "expected trace, drop, policy-verdict, l7, capture or trace-sock, optionally with :sub-type");
   }
   if (value.find(':') != std::string_view::npos) {
     if (t.type == hubble_event_type(EventKind::Trace)) {
@@ -639,6 +643,11 @@ ObserveRequest parse_observe_query(const std::map<std::string, std::vector<std::
       auto n = parse_number<size_t>(v);
       if (!n) fail("invalid last value '{}': expected a number of flows", v);
       req.last = *n;
+    } else if (name == "first") {
+      const std::string& v = values.empty() ? std::string() : values.back();
+      auto n = parse_number<size_t>(v);
+      if (!n) fail("invalid first value '{}': expected a number of flows", v);
+      req.first = *n;
     } else if (name == "all") {
       req.all = flag_value(key, values);
     } else if (name == "follow") {
@@ -648,6 +657,7 @@ ObserveRequest parse_observe_query(const std::map<std::string, std::vector<std::
     }
   }
   req.filter = FlowFilter::from_query(filters, now);
+  if (req.first && (req.last || req.all || req.follow)) fail("first cannot be combined with last, all or follow");
   return req;
 }
 

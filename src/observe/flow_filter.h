@@ -97,6 +97,7 @@ std::string to_query_string(const std::vector<FilterArg>& args);
 struct ObserveRequest {
   FlowFilter filter;
   std::optional<size_t> last;
+  std::optional<size_t> first;  // the oldest N stored flows (hubble observe --first); not with follow
   bool all = false;
   bool follow = false;
 };

@@ -14,7 +14,7 @@ OutputFormat parse_output_format(std::string_view text) {
   if (text == "compact") return OutputFormat::Compact;
   if (text == "json" || text == "jsonpb") return OutputFormat::Json;
   if (text == "table" || text == "tab") return OutputFormat::Table;
-  fail("unknown output format '{}' (expected compact, json or table)", text);
+  fail("unknown output format '{}' (known: compact, json, jsonpb, table)", text);
 }
 
 std::string endpoint_text(const FlowEndpoint& ep) {
@@ -82,7 +82,7 @@ std::string format_compact(const Flow& f, const FormatOptions& options) {
     std::swap(src_id, dst_id);
     arrow = "<-";
   }
-  std::string line = format_stamp_milli(f.time, options.local_time);
+  std::string line = format_time(f.time, options.time_format, options.local_time);
   if (options.node_name) line += " [" + f.node_name + "]";
   line += ": " + src + " " + src_id + " " + arrow + " " + dst + " " + dst_id + " " + flow_type_text(f) + " " +
           verdict_text(f) + " (" + f.summary + ")";
@@ -90,7 +90,7 @@ std::string format_compact(const Flow& f, const FormatOptions& options) {
 }
 
 std::string format_compact(const LostEvents& lost, const FormatOptions& options) {
-  std::string line = format_stamp_milli(lost.time, options.local_time);
+  std::string line = format_time(lost.time, options.time_format, options.local_time);
   if (options.node_name) line += " [" + lost.node_name + "]";
   return line + ": EVENTS LOST: " + std::string(to_string(lost.source)) + " " + std::to_string(lost.count);
 }
@@ -102,7 +102,7 @@ std::string format_table(const std::vector<Flow>& flows, const FormatOptions& op
   for (const char* h : {"SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY"}) header.emplace_back(h);
   rows.push_back(std::move(header));
   for (const Flow& f : flows) {
-    std::vector<std::string> row{format_stamp_milli(f.time, options.local_time)};
+    std::vector<std::string> row{format_time(f.time, options.time_format, options.local_time)};
     if (options.node_name) row.push_back(f.node_name);
     row.push_back(endpoint_text(f.source));
     row.push_back(endpoint_text(f.destination));

@@ -7,16 +7,18 @@
 
 #include "observe/flow.h"
 #include "observe/flow_json.h"
+#include "observe/flow_time.h"
 
 namespace pilus::observe {
 
 enum class OutputFormat { Compact, Json, Table };
-// "compact", "json" (also "jsonpb"), "table" (also "tab"). Throws pilus::Error otherwise.
+// "compact", "json" (also "jsonpb"), "table" (also "tab"). Throws pilus::Error listing them otherwise.
 OutputFormat parse_output_format(std::string_view text);
 
 struct FormatOptions {
   bool local_time = false;  // Hubble prints UTC; set for the local zone
   bool node_name = false;   // add the node: " [node]" in compact, a NODE column in the table
+  TimeFormat time_format = TimeFormat::StampMilli;  // hubble observe --time-format
 };
 
 // The parts of a line, usable on their own:

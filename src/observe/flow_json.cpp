@@ -1,6 +1,8 @@
 // Hubble flow JSON writing and reading, field by field, so the CLI can re-render what the agent sent.
 #include "observe/flow_json.h"
 
+#include <cctype>
+
 #include "common/error.h"
 #include "datapath/drop_reason_names.h"
 #include "observe/flow_time.h"
@@ -156,6 +158,12 @@ json flow_to_json(const Flow& f) {
   }
   if (f.is_reply) j["is_reply"] = *f.is_reply;
   j["event_type"] = {{"type", hubble_event_type(f.kind)}, {"sub_type", hubble_event_sub_type(f)}};
+  if (f.kind == EventKind::Trace) {
+    // Hubble's TraceObservationPoint name: "to-endpoint" -> "TO_ENDPOINT".
+    std::string point(to_string(f.trace_point));
+    for (char& c : point) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    j["trace_observation_point"] = point;
+  }
   if (f.direction != TrafficDirection::Unknown) j["traffic_direction"] = std::string(to_string(f.direction));
   if (f.policy_match_type != 0) j["policy_match_type"] = f.policy_match_type;
   if (f.ifindex != 0) j["interface"] = {{"index", f.ifindex}};

@@ -24,6 +24,13 @@ void stream_flows(const FlowRing& ring, const ObserveRequest& request, const Chu
                   const StreamOptions& options) {
   uint64_t datapath_lost = options.datapath_lost ? options.datapath_lost() : 0;
   uint64_t after = 0;
+  if (request.first) {  // the oldest matching flows, then done
+    FlowRing::Snapshot snap = ring.snapshot(request.filter, 0);
+    for (size_t i = 0; i < snap.flows.size() && i < *request.first; ++i)
+      if (!write_line(write, flow_json_line(*snap.flows[i].flow))) return;
+    if (datapath_lost > 0) write_lost(write, LostEventSource::PerfEventRingBuffer, datapath_lost, options);
+    return;
+  }
   bool history = !request.follow || request.last.has_value() || request.all;
   if (history) {
     size_t last = request.all ? 0 : request.last.value_or(options.default_last);

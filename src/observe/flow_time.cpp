@@ -1,7 +1,9 @@
 // RFC 3339 and duration parsing without locale or TZ surprises: only timegm/gmtime_r/localtime_r.
 #include "observe/flow_time.h"
 
+#include <cctype>
 #include <ctime>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -59,6 +61,84 @@ std::string format_rfc3339(TimePoint t) {
   }
   out += 'Z';
   return out;
+}
+
+namespace {
+
+constexpr std::pair<std::string_view, TimeFormat> kTimeFormats[] = {
+    {"StampMilli", TimeFormat::StampMilli},
+    {"YearMonthDay", TimeFormat::YearMonthDay},
+    {"YearMonthDayHour", TimeFormat::YearMonthDayHour},
+    {"YearMonthDayHourMinute", TimeFormat::YearMonthDayHourMinute},
+    {"RFC3339", TimeFormat::RFC3339},
+    {"RFC3339Milli", TimeFormat::RFC3339Milli},
+    {"RFC3339Micro", TimeFormat::RFC3339Micro},
+    {"RFC3339Nano", TimeFormat::RFC3339Nano},
+    {"RFC1123Z", TimeFormat::RFC1123Z},
+};
+
+bool same_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+// Go's "Z07:00" (colon) and "-0700" (no colon) zone forms.
+std::string zone_text(long offset_secs, bool colon) {
+  if (offset_secs == 0 && colon) return "Z";
+  char sign = offset_secs < 0 ? '-' : '+';
+  long abs = offset_secs < 0 ? -offset_secs : offset_secs;
+  if (colon) return fmt::format("{}{:02}:{:02}", sign, abs / 3600, abs % 3600 / 60);
+  return fmt::format("{}{:02}{:02}", sign, abs / 3600, abs % 3600 / 60);
+}
+
+}  // namespace
+
+TimeFormat parse_time_format(std::string_view name) {
+  for (const auto& [n, f] : kTimeFormats)
+    if (same_ignoring_case(n, name)) return f;
+  std::string known;
+  for (const auto& [n, f] : kTimeFormats) known += (known.empty() ? "" : ", ") + std::string(n);
+  fail("unknown time format '{}' (known: {})", name, known);
+}
+
+std::string format_time(TimePoint t, TimeFormat format, bool local_time) {
+  if (format == TimeFormat::StampMilli) return format_stamp_milli(t, local_time);
+  time_t secs;
+  long nanos;
+  split(t, secs, nanos);
+  std::tm tm{};
+  if (local_time)
+    localtime_r(&secs, &tm);
+  else
+    gmtime_r(&secs, &tm);
+  const long offset = local_time ? tm.tm_gmtoff : 0;
+  std::string date = fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+  std::string clock = fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+  switch (format) {
+    case TimeFormat::YearMonthDay: return date;
+    case TimeFormat::YearMonthDayHour: return fmt::format("{}T{:02}{}", date, tm.tm_hour, zone_text(offset, true));
+    case TimeFormat::YearMonthDayHourMinute:
+      return fmt::format("{}T{:02}:{:02}{}", date, tm.tm_hour, tm.tm_min, zone_text(offset, true));
+    case TimeFormat::RFC3339: return fmt::format("{}T{}{}", date, clock, zone_text(offset, true));
+    case TimeFormat::RFC3339Milli:
+      return fmt::format("{}T{}.{:03}{}", date, clock, nanos / 1'000'000, zone_text(offset, true));
+    case TimeFormat::RFC3339Micro:
+      return fmt::format("{}T{}.{:06}{}", date, clock, nanos / 1'000, zone_text(offset, true));
+    case TimeFormat::RFC3339Nano: {
+      std::string fraction = nanos ? fmt::format(".{:09}", nanos) : "";
+      while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
+      return fmt::format("{}T{}{}{}", date, clock, fraction, zone_text(offset, true));
+    }
+    case TimeFormat::RFC1123Z: {
+      static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+      return fmt::format("{}, {:02} {} {:04} {} {}", kDays[tm.tm_wday], tm.tm_mday, kMonths[tm.tm_mon],
+                         tm.tm_year + 1900, clock, zone_text(offset, false));
+    }
+    case TimeFormat::StampMilli: break;
+  }
+  return format_stamp_milli(t, local_time);
 }
 
 TimePoint parse_rfc3339(std::string_view text) {

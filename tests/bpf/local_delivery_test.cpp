@@ -78,7 +78,7 @@ TEST_F(LocalDeliveryTest, IngressDeniedPacketIsDroppedAtTheSenderInTheDestinatio
 
   std::vector<flow_event> events = drain_events();
   ASSERT_EQ(events.size(), 3u);
-  expect_event(events[0], EVENT_TRACE, TRACE_TO_ENDPOINT, METRIC_EGRESS, client_, CLIENT_IDENTITY, SERVER_IDENTITY);
+  expect_event(events[0], EVENT_TRACE, TRACE_FROM_ENDPOINT, METRIC_EGRESS, client_, CLIENT_IDENTITY, SERVER_IDENTITY);
   expect_event(events[1], EVENT_POLICY_VERDICT, DROP_POLICY_DENIED, METRIC_INGRESS, server_, CLIENT_IDENTITY,
                SERVER_IDENTITY);
   expect_event(events[2], EVENT_DROP, DROP_POLICY_DENIED, METRIC_INGRESS, server_, CLIENT_IDENTITY, SERVER_IDENTITY);
@@ -104,7 +104,7 @@ TEST_F(LocalDeliveryTest, IngressAllowedPacketIsRedirectedIntoThePodWithBothStag
 
   std::vector<flow_event> events = drain_events();
   ASSERT_EQ(events.size(), 3u);
-  expect_event(events[0], EVENT_TRACE, TRACE_TO_ENDPOINT, METRIC_EGRESS, client_, CLIENT_IDENTITY, SERVER_IDENTITY);
+  expect_event(events[0], EVENT_TRACE, TRACE_FROM_ENDPOINT, METRIC_EGRESS, client_, CLIENT_IDENTITY, SERVER_IDENTITY);
   expect_event(events[1], EVENT_POLICY_VERDICT, 0, METRIC_INGRESS, server_, CLIENT_IDENTITY, SERVER_IDENTITY);
   EXPECT_EQ(int(events[1].policy_match_type), int(POLICY_MATCH_L3_L4));
   expect_event(events[2], EVENT_TRACE, TRACE_TO_ENDPOINT, METRIC_INGRESS, server_, CLIENT_IDENTITY,

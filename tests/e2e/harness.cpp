@@ -496,7 +496,7 @@ void TestAgent::remove(const std::string& yaml) const {
   if (!r.ok()) throw HarnessError("pilus delete failed: " + r.describe() + "\nmanifest:\n" + yaml);
 }
 
-json TestAgent::pods() const { return parse_json(pilus({"get", "pods", "-o", "json"})).at("items"); }
+json TestAgent::pods() const { return parse_json(pilus({"get", "pods", "-A", "-o", "json"})).at("items"); }
 
 json TestAgent::pod(const std::string& ns, const std::string& name) const {
   for (const auto& p : pods())

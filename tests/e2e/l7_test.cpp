@@ -424,9 +424,9 @@ spec:
     protocol: TCP
 )yaml",
                                                {{"$NS", ns()}}));
-  CommandResult r = agent().pilus({"get", "services", "backend", "-o", "json"});
+  CommandResult r = agent().pilus({"get", "services", "backend", "-n", ns(), "-o", "json"});
   ASSERT_TRUE(r.ok()) << r.describe();
-  std::string vip = nlohmann::json::parse(r.out)["items"][0]["spec"]["clusterIP"];
+  std::string vip = nlohmann::json::parse(r.out)["spec"]["clusterIP"];
   for (bool in_cgroup : {false, true}) {
     SCOPED_TRACE(in_cgroup ? "socket load balancer" : "per-packet DNAT");
     Reply get = curl_url("GET", "http://" + vip + ":8080/api/users", in_cgroup);

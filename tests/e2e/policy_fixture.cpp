@@ -178,7 +178,7 @@ void PolicyTest::verify(const Matrix& m) {
 
 // ---------------------------------------------------------------- CLI views
 
-nlohmann::json PolicyTest::policies() { return parse_or_throw(agent_->pilus({"get", "policies", "-o", "json"})).at("items"); }
+nlohmann::json PolicyTest::policies() { return parse_or_throw(agent_->pilus({"get", "policies", "-A", "-o", "json"})).at("items"); }
 
 nlohmann::json PolicyTest::trace(const std::string& from, const std::string& to, const std::string& dport) {
   return parse_or_throw(agent_->pilus({"policy", "trace", "--from", from, "--to", to, "--dport", dport, "-o", "json"}));

@@ -32,11 +32,10 @@ class ServiceTest : public PodNetworkTest {
   }
 
   nlohmann::json service(const std::string& name) const {
-    CommandResult r = agent_->pilus({"get", "services", name, "-o", "json"});
-    if (!r.ok()) throw HarnessError(r.describe());
-    auto items = nlohmann::json::parse(r.out)["items"];
-    if (items.size() != 1) throw HarnessError("service " + name + " not listed: " + r.out);
-    return items[0];
+    // One name: the object itself, as kubectl prints it.
+    CommandResult r = agent_->pilus({"get", "services", name, "-n", ns(), "-o", "json"});
+    if (!r.ok()) throw HarnessError("service " + name + " not listed: " + r.describe());
+    return nlohmann::json::parse(r.out);
   }
   std::string vip(const std::string& name) const { return service(name)["spec"]["clusterIP"]; }
 
@@ -203,7 +202,7 @@ TEST_F(ServiceTest, ListsServicesAndTheLoadBalancerState) {
   EXPECT_EQ(svc["spec"]["clusterIP"], "10.96.77.7");
   EXPECT_EQ(svc["status"]["backends"].size(), 3u) << svc.dump();
 
-  CommandResult table = agent().pilus({"get", "services"});
+  CommandResult table = agent().pilus({"get", "services", "-A"});
   EXPECT_NE(table.out.find("10.96.77.7"), std::string::npos) << table.describe();
   CommandResult lb = agent().pilus({"bpf", "lb", "list", "-o", "json"});
   ASSERT_TRUE(lb.ok()) << lb.describe();
@@ -239,7 +238,7 @@ TEST_F(ServiceTest, BadServicesAreRefusedAndNothingIsApplied) {
   CommandResult clash = agent().try_apply(both);
   EXPECT_FALSE(clash.ok());
   EXPECT_NE(clash.err.find("also asked for"), std::string::npos) << clash.describe();
-  CommandResult list = agent().pilus({"get", "services", "-o", "json"});
+  CommandResult list = agent().pilus({"get", "services", "-A", "-o", "json"});
   EXPECT_EQ(nlohmann::json::parse(list.out)["items"].size(), 0u) << list.out;
 }
 

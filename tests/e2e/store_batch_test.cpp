@@ -31,7 +31,7 @@ std::string policy_yaml(const std::string& ns, const std::string& name, int port
 }
 
 nlohmann::json items(const TestAgent& agent, const std::string& what) {
-  CommandResult r = agent.pilus({"get", what, "-o", "json"});
+  CommandResult r = agent.pilus({"get", what, "-A", "-o", "json"});
   if (!r.ok()) throw HarnessError(r.describe());
   return nlohmann::json::parse(r.out).at("items");
 }

@@ -434,9 +434,11 @@ TEST(ManifestNamespace, ValidNamespace) {
 TEST(ManifestNamespace, StrictFields) {
   EXPECT_EQ(parse_error(with(kNamespace, "  name: prod\n", "  name: prod\n  namespace: x\n")),
             "app.yaml document 1 (Namespace prod): unknown field \"metadata.namespace\"");
-  EXPECT_EQ(parse_error(kNamespace + "spec: {}\n"), "app.yaml document 1 (Namespace prod): unknown field \"spec\"");
-  EXPECT_EQ(parse_error(kNamespace + "status: {phase: Active}\n"),
-            "app.yaml document 1 (Namespace prod): unknown field \"status\"");
+  // spec {finalizers} and status are accepted (kubectl writes them; see kubectl_manifest_test.cpp).
+  EXPECT_EQ(parse_error(kNamespace + "spec: {color: red}\n"),
+            "app.yaml document 1 (Namespace prod): unknown field \"spec.color\"");
+  EXPECT_EQ(parse_error(kNamespace + "sttus: {phase: Active}\n"),
+            "app.yaml document 1 (Namespace prod): unknown field \"sttus\" (did you mean \"status\"?)");
 }
 
 TEST(ManifestNamespace, NameApiVersionAndLabels) {
@@ -554,7 +556,7 @@ TEST(ManifestPod, ApiVersionAndKind) {
 TEST(ManifestPod, UnknownFieldsAnywhere) {
   EXPECT_EQ(parse_error(with(kPod, "    image: busybox\n", "    image: busybox\n    imagePullPolicy: Always\n")),
             kPodError + "unknown field \"spec.containers[0].imagePullPolicy\"");
-  EXPECT_EQ(parse_error(kPod + "status:\n  phase: Running\n"), kPodError + "unknown field \"status\"");
+  EXPECT_EQ(parse_error(kPod + "statuses:\n  phase: Running\n"), kPodError + "unknown field \"statuses\" (did you mean \"status\"?)");
   EXPECT_EQ(parse_error(with(kPod, "  name: frontend\n", "  name: frontend\n  uid: 1234\n")),
             kPodError + "unknown field \"metadata.uid\"");
   EXPECT_EQ(parse_error(with(kPod, "containerPort: 80", "containerPort: 80\n      hostPort: 80")),

@@ -1,0 +1,43 @@
+// `apply --dry-run=server`: what apply would do to each object, read from the live state after
+// the plan's checks passed; nothing is written, nothing reaches the kernel.
+#include "agent/agent.h"
+#include "policy/policy_conversion.h"
+
+namespace pilus::agent {
+
+nlohmann::json Agent::dry_run_results(
+    const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const {
+  nlohmann::json results = nlohmann::json::array();
+  auto add = [&](const manifest::Document& doc, const std::string& ns, bool exists, bool same) {
+    nlohmann::json r = {{"kind", doc.kind}, {"name", doc.name()}, {"action", !exists ? "created" : same ? "unchanged" : "configured"}};
+    if (!ns.empty()) r["namespace"] = ns;
+    results.push_back(r);
+  };
+  // The order apply reports in: namespaces, pods, services, policies.
+  for (const auto& [doc, obj] : objects)
+    if (const auto* ns = std::get_if<manifest::NamespaceObject>(&obj)) {
+      auto it = namespaces_.find(ns->name);
+      add(doc, "", it != namespaces_.end(),
+          it != namespaces_.end() && it->second.labels == ns->labels && it->second.annotations == ns->annotations);
+    }
+  for (const auto& [doc, obj] : objects)
+    if (const auto* pod = std::get_if<manifest::Pod>(&obj)) {
+      auto it = pods_.find(pod->ns + "/" + pod->name);
+      add(doc, pod->ns, it != pods_.end(),
+          it != pods_.end() && it->second.pod.labels == pod->labels && it->second.pod.annotations == pod->annotations);
+    }
+  for (const auto& [doc, obj] : objects)
+    if (const auto* svc = std::get_if<manifest::Service>(&obj)) {
+      auto it = services_.find(svc->ns + "/" + svc->name);
+      add(doc, svc->ns, it != services_.end(), it != services_.end() && it->second.doc.body == doc.body);
+    }
+  for (const auto& [doc, obj] : objects) {
+    if (!policy::is_policy(obj)) continue;
+    const bool namespaced = manifest::is_namespaced_kind(doc.kind);
+    auto it = policies_.find(doc.kind + "/" + (namespaced ? doc.ns() : "") + "/" + doc.name());
+    add(doc, namespaced ? doc.ns() : "", it != policies_.end(), it != policies_.end() && it->second.doc.body == doc.body);
+  }
+  return results;
+}
+
+}  // namespace pilus::agent
