@@ -11,8 +11,12 @@
 #include "cli/client_commands.h"
 #include "cli/observe_command.h"
 #include "common/error.h"
+#include "endpoint/pod_init.h"
 
 int main(int argc, char** argv) {
+  // Internal: the agent starts every pod's init as `pilus pod-init SPEC_FD STATUS_FD`.
+  if (argc == 4 && argv[1] == pilus::endpoint::kPodInitCommand)
+    return pilus::endpoint::pod_init_main(std::atoi(argv[2]), std::atoi(argv[3]));
   CLI::App app{"pilus: eBPF networking, security and observability for Linux pods"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command name
