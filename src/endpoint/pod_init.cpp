@@ -72,7 +72,7 @@ void set_writable(const std::string& path) {
   check(mount_setattr(AT_FDCWD, path.c_str(), 0, &attr, sizeof(attr)), "making " + path + " writable");
 }
 
-void bind(const std::string& from, const std::string& to) {
+void bind_mount(const std::string& from, const std::string& to) {
   check(mount(from.c_str(), to.c_str(), nullptr, MS_BIND | MS_REC, nullptr), "bind-mounting " + from + " on " + to);
 }
 
@@ -84,8 +84,7 @@ void hide(const std::string& path) {
     check(mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755"),
           "hiding " + path);
   } else {
-    bind("/dev/null", path);
-    set_read_only(path, false);
+    bind_mount("/dev/null", path);  // connecting to it is refused; writing goes nowhere
   }
 }
 
@@ -141,7 +140,7 @@ void set_up_mounts(const ProcessSpec& spec) {
     std::vector<std::string> scratch;
     for (const char* dir : {"/tmp", "/var/tmp"}) {
       if (!is_dir(dir)) continue;
-      bind(dir, dir);
+      bind_mount(dir, dir);
       scratch.push_back(dir);
     }
     set_read_only("/", true);
@@ -162,11 +161,11 @@ void set_up_mounts(const ProcessSpec& spec) {
   if (!privileged) {
     for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
       if (!exists(path)) continue;
-      bind(path, path);
+      bind_mount(path, path);
       set_read_only(path, true);
     }
     for (const char* path : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"})
-      if (exists(path)) bind("/dev/null", path);
+      if (exists(path)) bind_mount("/dev/null", path);
   }
 }
 
@@ -201,8 +200,15 @@ std::vector<std::string> container_env(const ProcessSpec& spec, const ContainerP
 // Groups, user, then capabilities as containerd sets them: the bounding, permitted and
 // effective sets hold the container's capabilities, inheritable and ambient none. A
 // non-root user thus keeps them only in its bounding set after exec (as in Kubernetes).
-void drop_privileges(const std::vector<int>& keep, uint32_t uid, uint32_t gid, const std::vector<uint32_t>& groups,
+void drop_privileges(std::vector<int> keep, uint32_t uid, uint32_t gid, const std::vector<uint32_t>& groups,
                      bool no_new_privs) {
+  // What the agent itself lacks cannot be given (privileged means all the agent has).
+  cap_t own = cap_get_proc();
+  std::erase_if(keep, [&](int cap) {
+    cap_flag_value_t v = CAP_CLEAR;
+    return cap_get_flag(own, cap, CAP_PERMITTED, &v) != 0 || v != CAP_SET;
+  });
+  cap_free(own);
   std::vector<gid_t> gids(groups.begin(), groups.end());
   check(setgroups(gids.size(), gids.data()), "setgroups");
   for (int cap = 0; cap < static_cast<int>(cap_max_bits()); cap++)
@@ -287,12 +293,10 @@ int pod_init_main(int spec_fd, int status_fd) {
     }
     close(spec_fd);
     ProcessSpec spec = process_spec_from_json(nlohmann::json::parse(text));
-    // Logs live in the agent's state directory, which the pod no longer sees once mounted.
-    std::vector<int> logs;
+    std::vector<int> logs;  // opened by the agent, in the agent's state dir the pod does not see
     for (const auto& c : spec.containers) {
-      int fd = open(c.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-      check(fd, "opening " + c.log_path);
-      logs.push_back(fd);
+      check(fcntl(c.log_fd, F_SETFD, FD_CLOEXEC), "log of container " + c.name);
+      logs.push_back(c.log_fd);
     }
     check(unshare(CLONE_NEWCGROUP), "new cgroup namespace");
     check(sethostname(spec.hostname.data(), spec.hostname.size()), "setting the hostname");

@@ -45,7 +45,7 @@ bool ProcessSpec::privileged() const {
 nlohmann::json to_json(const ProcessSpec& spec) {
   nlohmann::json containers = nlohmann::json::array();
   for (const auto& c : spec.containers) {
-    containers.push_back({{"name", c.name}, {"argv", c.argv}, {"env", c.env}, {"logPath", c.log_path}, {"workingDir", c.working_dir},
+    containers.push_back({{"name", c.name}, {"argv", c.argv}, {"env", c.env}, {"logPath", c.log_path}, {"logFd", c.log_fd}, {"workingDir", c.working_dir},
                           {"uid", c.uid}, {"gid", c.gid}, {"supplementalGroups", c.supplemental_groups},
                           {"capabilities", c.capabilities}, {"privileged", c.privileged},
                           {"noNewPrivs", c.no_new_privs}});
@@ -66,6 +66,7 @@ ProcessSpec process_spec_from_json(const nlohmann::json& j) {
     p.argv = c.at("argv").get<std::vector<std::string>>();
     p.env = c.at("env").get<std::vector<std::pair<std::string, std::string>>>();
     p.log_path = c.at("logPath");
+    p.log_fd = c.at("logFd");
     p.working_dir = c.at("workingDir");
     p.uid = c.at("uid");
     p.gid = c.at("gid");
@@ -84,10 +85,9 @@ ProcessHandle start_pod_process(const ProcessSpec& spec) {
     if (c.argv.empty()) fail("container {}: empty command", c.name);
   // Everything the child needs is prepared before clone: after it, only
   // async-signal-safe calls (the agent is multithreaded).
-  std::string spec_text = to_json(spec).dump();
   std::vector<int> fds;  // closed on every way out
   auto open_fd = [&](const std::string& path, int flags) {
-    int fd = open(path.c_str(), flags | O_CLOEXEC);
+    int fd = open(path.c_str(), flags | O_CLOEXEC, 0640);
     if (fd < 0) {
       int err = errno;
       for (int f : fds) close(f);
@@ -105,6 +105,15 @@ ProcessHandle start_pod_process(const ProcessSpec& spec) {
   int netns_fd = open_fd("/run/netns/" + spec.netns, O_RDONLY);
   int procs_fd = open_fd(spec.cgroup_path + "/cgroup.procs", O_WRONLY);
   int devnull = open_fd("/dev/null", O_RDWR);
+  // Logs are opened here, on the node's mounts: a file open for writing on the pod's
+  // copy of a mount would keep the init from making that copy read-only.
+  ProcessSpec with_logs = spec;
+  std::vector<int> log_fds;
+  for (auto& c : with_logs.containers) {
+    c.log_fd = open_fd(c.log_path, O_WRONLY | O_CREAT | O_APPEND);
+    log_fds.push_back(c.log_fd);
+  }
+  std::string spec_text = to_json(with_logs).dump();
   int spec_pipe[2], status_pipe[2];
   if (pipe2(spec_pipe, O_CLOEXEC) < 0) {
     close_all();
@@ -154,6 +163,7 @@ ProcessHandle start_pod_process(const ProcessSpec& spec) {
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     fcntl(spec_pipe[0], F_SETFD, 0);
     fcntl(status_pipe[1], F_SETFD, 0);
+    for (int fd : log_fds) fcntl(fd, F_SETFD, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -165,9 +175,8 @@ ProcessHandle start_pod_process(const ProcessSpec& spec) {
     report_from_child(status_pipe[1], err, step);
     _exit(127);
   }
-  close(status_pipe[1]);
-  std::erase(fds, status_pipe[1]);
-  close_all();  // the status pipe's read end stays
+  std::erase(fds, status_pipe[0]);  // the status pipe's read end stays open
+  close_all();
   // EOF: every holder of the write end (init, each container) exec'd or exited.
   StartFailure failure;
   size_t got = 0;

@@ -25,6 +25,7 @@ struct ContainerProcess {
   std::vector<std::string> argv;  // command + args
   std::vector<std::pair<std::string, std::string>> env;
   std::string log_path;  // stdout and stderr go here
+  int log_fd = -1;       // set by start_pod_process: the log opened by the agent
   std::string working_dir = "/";
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> supplemental_groups;

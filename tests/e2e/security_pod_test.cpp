@@ -43,10 +43,9 @@ std::map<std::string, std::string> key_values(const std::string& text) {
   return out;
 }
 
-// Every capability this kernel has, as /proc/PID/status shows CapEff.
+// Every capability the agent (root, as this test) has: what privileged can get.
 std::string all_caps() {
-  int last = std::stoi(read_whole("/proc/sys/kernel/cap_last_cap"));
-  return fmt::format("{:016x}", (uint64_t{1} << (last + 1)) - 1);
+  return key_values(std::regex_replace(read_whole("/proc/self/status"), std::regex(":\t"), "="))["CapPrm"];
 }
 
 std::vector<pid_t> children_of(pid_t pid) {
@@ -88,7 +87,7 @@ class PodSecurity : public PodNetworkTest {
     return "probe() { name=$1; shift; \"$@\" >/dev/null 2>&1; echo \"$name=$?\"; }\n"
            "probe netns_exec ip netns exec " + victim_netns + " true\n"
            "probe bpf_pins ls " + agent_->bpf_root() + "\n"
-           "probe addr_add ip addr add 192.0.2.77/32 dev eth0\n"
+           "probe addr_add ip addr add 192.0.2.77/32 dev eth0\n" +
            (write_etc ? "probe etc_write touch " + etc_probe() + "\n" : std::string()) +
            "probe tmp_write sh -c 'echo x > /tmp/pilus-e2e-probe-$$ && rm /tmp/pilus-e2e-probe-$$'\n"
            "echo bpf_entries=$(ls -A /sys/fs/bpf | wc -l)\n"
