@@ -263,7 +263,6 @@ void drop_privileges(std::vector<int> keep, uint32_t uid, uint32_t gid, const st
 
 // The init keeps only what forwarding signals to the pod's processes needs.
 void drop_init_privileges() {
-  std::vector<int> keep = {CAP_KILL};
   for (int cap = 0; cap < static_cast<int>(cap_max_bits()); cap++)
     if (cap != CAP_KILL) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
   cap_t caps = cap_init();
