@@ -94,7 +94,8 @@ SecurityContext read_security_context(const Value& v) {
     if (auto f = r.optional("runAsNonRoot")) sc.run_as_non_root = f->boolean();
     if (auto f = r.optional("allowPrivilegeEscalation")) sc.allow_privilege_escalation = f->boolean();
     if (auto f = r.optional("privileged")) sc.privileged = f->boolean();
-    // A pod never writes the node's filesystem outside /tmp unless privileged: true is honoured as is.
+    // Accepted as is: the node's files are read-only to a pod anyway (but /tmp and /var/tmp),
+    // and a privileged pod writes them whatever this says.
     if (auto f = r.optional("readOnlyRootFilesystem")) f->boolean();
     if (auto caps = r.optional("capabilities")) {
       caps->object([&](ObjectReader& c) {
