@@ -5,7 +5,7 @@ packages=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libboost-dev libre2-dev libgtest-dev libgmock-dev libsqlite3-dev
+  libboost-dev libre2-dev libgtest-dev libgmock-dev libsqlite3-dev libcap-dev
   iproute2 iputils-ping socat curl procps python3
   prometheus
   iptables

@@ -12,6 +12,7 @@
 #include "cli/get_command.h"
 #include "cli/observe_command.h"
 #include "common/error.h"
+#include "endpoint/pod_init.h"
 
 namespace {
 
@@ -37,6 +38,9 @@ std::string unknown_command(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Internal: the agent starts every pod's init as `pilus pod-init SPEC_FD STATUS_FD`.
+  if (argc == 4 && argv[1] == pilus::endpoint::kPodInitCommand)
+    return pilus::endpoint::pod_init_main(std::atoi(argv[2]), std::atoi(argv[3]));
   CLI::App app{"pilus: eBPF networking, security and observability for Linux pods"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command name

@@ -100,6 +100,7 @@ class Agent {
   void remove_stale_map_entries();
 
   // Endpoint lifecycle (agent_endpoints.cpp); caller holds mutex_.
+  endpoint::ProcessSpec process_spec(const manifest::Pod& pod, const endpoint::Endpoint& ep) const;
   endpoint::Endpoint create_endpoint(const manifest::Pod& pod);
   void adopt_endpoint(endpoint::Endpoint& ep, const manifest::Pod& pod);
   void destroy_endpoint(const endpoint::Endpoint& ep);

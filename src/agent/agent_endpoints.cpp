@@ -55,6 +55,39 @@ void Agent::erase_endpoint_maps(const endpoint::Endpoint& ep) {
   endpoint_index_.erase(ep.ip.value);
 }
 
+// Every container with a command, with its securityContext over the pod's.
+endpoint::ProcessSpec Agent::process_spec(const manifest::Pod& pod, const endpoint::Endpoint& ep) const {
+  endpoint::ProcessSpec spec;
+  spec.hostname = pod.name;
+  spec.netns = ep.netns;
+  spec.cgroup_path = cgroup_->path();
+  // The agent's store (every pod's manifest and log) and its API are not the pod's business.
+  spec.hidden_paths = {config_.state_dir, config_.socket};
+  for (const auto& c : pod.containers) {
+    if (c.command.empty()) continue;
+    endpoint::ContainerProcess p;
+    p.name = c.name;
+    p.argv = c.command;
+    p.argv.insert(p.argv.end(), c.args.begin(), c.args.end());
+    // The manifest's env comes last: a name it sets wins.
+    p.env = {{"POD_NAME", pod.name}, {"POD_NAMESPACE", pod.ns}, {"POD_IP", endpoint::to_string(ep.ip)}};
+    p.env.insert(p.env.end(), c.env.begin(), c.env.end());
+    if (!c.working_dir.empty()) p.working_dir = c.working_dir;
+    p.log_path = config_.state_dir + "/logs/" + pod.ns + "_" + pod.name + "_" + c.name + ".log";
+    auto user = manifest::effective_user(pod, c);
+    p.uid = user.uid;
+    p.gid = user.gid;
+    p.supplemental_groups = user.supplemental_groups;
+    p.capabilities = manifest::effective_capabilities(c);
+    p.privileged = c.security_context.privileged;
+    // Stricter than Kubernetes's default: only an explicit allowPrivilegeEscalation: true
+    // (or privileged) lets setuid binaries and file capabilities raise privileges.
+    p.no_new_privs = !p.privileged && c.security_context.allow_privilege_escalation != true;
+    spec.containers.push_back(std::move(p));
+  }
+  return spec;
+}
+
 endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {
   endpoint::Endpoint ep;
   ep.ns = pod.ns;
@@ -79,20 +112,8 @@ endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {
     if (ep.ifindex == 0) fail("pod {}: link {} vanished while being set up", ep.key(), ep.host_if);
     write_endpoint_maps(ep);
     datapath_->attach_to_pod_veth(ep.ifindex);
-    const auto& c = pod.containers.front();
-    if (!c.command.empty()) {
-      endpoint::ProcessSpec spec;
-      spec.argv = c.command;
-      spec.argv.insert(spec.argv.end(), c.args.begin(), c.args.end());
-      spec.env = c.env;
-      spec.env.emplace_back("POD_NAME", pod.name);
-      spec.env.emplace_back("POD_NAMESPACE", pod.ns);
-      spec.env.emplace_back("POD_IP", endpoint::to_string(ep.ip));
-      spec.netns = ep.netns;
-      spec.cgroup_path = cgroup_->path();
-      spec.log_path = config_.state_dir + "/logs/" + pod.ns + "_" + pod.name + ".log";
-      ep.process = endpoint::start_pod_process(spec);
-    }
+    endpoint::ProcessSpec spec = process_spec(pod, ep);
+    if (!spec.containers.empty()) ep.process = endpoint::start_pod_process(spec);
   } catch (...) {
     destroy_endpoint(ep);
     throw;

@@ -1,8 +1,10 @@
 // Validation of Pod manifests.
 #include "manifest/pod.h"
 
+#include <algorithm>
 #include <optional>
 
+#include "common/capabilities.h"
 #include "manifest/validation.h"
 
 namespace pilus::manifest {
@@ -64,6 +66,63 @@ std::pair<std::string, std::string> read_env_var(const Value& v, std::map<std::s
   });
 }
 
+// Kubernetes keeps user and group ids in 0..2^31-1.
+int64_t read_id(const Value& v) { return v.integer(0, 2147483647); }
+
+std::vector<std::string> read_capabilities(const Value& v) {
+  std::vector<std::string> names;
+  std::vector<Value> items = v.list();
+  for (size_t i = 0; i < items.size(); i++) {
+    std::string name = items[i].string();
+    if (name == "ALL") {
+      names.push_back(name);
+      continue;
+    }
+    auto cap = capability_number(name);
+    if (!cap) items[i].fail("unknown capability \"{}\" (write it as Kubernetes does, e.g. NET_ADMIN)", name);
+    names.push_back(capability_name(*cap));
+  }
+  return names;
+}
+
+// The container's securityContext; pod-level fields are read by read_pod_security_context.
+SecurityContext read_security_context(const Value& v) {
+  return v.object([&](ObjectReader& r) {
+    SecurityContext sc;
+    if (auto f = r.optional("runAsUser")) sc.run_as_user = read_id(*f);
+    if (auto f = r.optional("runAsGroup")) sc.run_as_group = read_id(*f);
+    if (auto f = r.optional("runAsNonRoot")) sc.run_as_non_root = f->boolean();
+    if (auto f = r.optional("allowPrivilegeEscalation")) sc.allow_privilege_escalation = f->boolean();
+    if (auto f = r.optional("privileged")) sc.privileged = f->boolean();
+    // Accepted as is: the node's files are read-only to a pod anyway (but /tmp and /var/tmp),
+    // and a privileged pod writes them whatever this says.
+    if (auto f = r.optional("readOnlyRootFilesystem")) f->boolean();
+    if (auto caps = r.optional("capabilities")) {
+      caps->object([&](ObjectReader& c) {
+        if (auto add = c.optional("add")) sc.capabilities_add = read_capabilities(*add);
+        if (auto drop = c.optional("drop")) sc.capabilities_drop = read_capabilities(*drop);
+      });
+    }
+    bool sys_admin = std::count(sc.capabilities_add.begin(), sc.capabilities_add.end(), "SYS_ADMIN") ||
+                     std::count(sc.capabilities_add.begin(), sc.capabilities_add.end(), "ALL");
+    if (sc.allow_privilege_escalation == false && (sc.privileged || sys_admin))
+      v.fail("allowPrivilegeEscalation: false cannot be combined with privileged: true or capabilities.add SYS_ADMIN");
+    return sc;
+  });
+}
+
+SecurityContext read_pod_security_context(const Value& v) {
+  return v.object([&](ObjectReader& r) {
+    SecurityContext sc;
+    if (auto f = r.optional("runAsUser")) sc.run_as_user = read_id(*f);
+    if (auto f = r.optional("runAsGroup")) sc.run_as_group = read_id(*f);
+    if (auto f = r.optional("runAsNonRoot")) sc.run_as_non_root = f->boolean();
+    if (auto f = r.optional("supplementalGroups"))
+      for (const Value& g : f->list()) sc.supplemental_groups.push_back(read_id(g));
+    return sc;
+  });
+}
+
 Container read_container(const Value& v, PortsSeen& ports) {
   return v.object([&](ObjectReader& r) {
     Container c;
@@ -88,6 +147,10 @@ Container read_container(const Value& v, PortsSeen& ports) {
       }
     }
     if (auto args = r.optional("args")) c.args = args->string_list(argument_error);
+    if (auto dir = r.optional("workingDir")) {
+      c.working_dir = dir->string(argument_error);
+      if (!c.working_dir.starts_with("/")) dir->fail("must be an absolute path");
+    }
     if (auto list = r.optional("ports")) {
       for (const Value& port : list->list()) c.ports.push_back(read_port(port, ports));
     }
@@ -95,6 +158,7 @@ Container read_container(const Value& v, PortsSeen& ports) {
       std::map<std::string, std::string> seen;
       for (const Value& var : list->list()) c.env.push_back(read_env_var(var, seen));
     }
+    if (auto sc = r.optional("securityContext")) c.security_context = read_security_context(*sc);
     return c;
   });
 }
@@ -116,6 +180,7 @@ Pod parse_pod(const Document& d) {
     pod.annotations = std::move(meta.annotations);
 
     root.required("spec").object([&](ObjectReader& spec) {
+      if (auto sc = spec.optional("securityContext")) pod.security_context = read_pod_security_context(*sc);
       Value containers = spec.required("containers");
       std::vector<Value> items = containers.list();
       if (items.empty()) containers.fail("must have at least one container");
@@ -125,6 +190,11 @@ Pod parse_pod(const Document& d) {
         Container c = read_container(item, ports);
         auto [it, added] = names.emplace(c.name, field_path(item.path(), "name"));
         if (!added) fail_field(item.where(), field_path(item.path(), "name"), fmt::format("duplicate container name \"{}\" (also at {})", c.name, it->second));
+        // Kubernetes refuses to start such a container; pilus refuses the pod up front.
+        bool non_root = c.security_context.run_as_non_root.value_or(pod.security_context.run_as_non_root.value_or(false));
+        if (non_root && effective_user(pod, c).uid == 0)
+          fail_field(item.where(), field_path(item.path(), "securityContext"),
+                     "runAsNonRoot is true but the container would run as root (set runAsUser to a non-zero id)");
         pod.containers.push_back(std::move(c));
       }
       // Accepted so Kubernetes manifests apply unchanged; pilus runs a command once
@@ -145,6 +215,34 @@ Pod parse_pod(const Document& d) {
     });
     return pod;
   });
+}
+
+EffectiveUser effective_user(const Pod& pod, const Container& c) {
+  const auto& own = c.security_context;
+  const auto& shared = pod.security_context;
+  EffectiveUser u;
+  u.uid = static_cast<uint32_t>(own.run_as_user.value_or(shared.run_as_user.value_or(0)));
+  u.gid = static_cast<uint32_t>(own.run_as_group.value_or(shared.run_as_group.value_or(0)));
+  for (int64_t g : shared.supplemental_groups) u.supplemental_groups.push_back(static_cast<uint32_t>(g));
+  return u;
+}
+
+std::vector<int> effective_capabilities(const Container& c) {
+  const auto& sc = c.security_context;
+  if (sc.privileged) return all_capabilities();
+  std::vector<int> caps = default_capabilities();
+  auto has = [](const std::vector<std::string>& names, const std::string& n) {
+    return std::find(names.begin(), names.end(), n) != names.end();
+  };
+  if (has(sc.capabilities_add, "ALL")) caps = all_capabilities();
+  if (has(sc.capabilities_drop, "ALL")) caps.clear();
+  for (const auto& n : sc.capabilities_add)
+    if (n != "ALL") caps.push_back(*capability_number(n));
+  for (const auto& n : sc.capabilities_drop)
+    if (n != "ALL") std::erase(caps, *capability_number(n));
+  std::sort(caps.begin(), caps.end());
+  caps.erase(std::unique(caps.begin(), caps.end()), caps.end());
+  return caps;
 }
 
 }  // namespace pilus::manifest

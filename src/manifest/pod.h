@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,11 +19,23 @@ struct ContainerPort {
   std::string protocol = "TCP";  // TCP or UDP
 };
 
+// securityContext of a container (all fields) or of the pod (users and groups only);
+// a container's field wins over the pod's, as in Kubernetes.
+struct SecurityContext {
+  std::optional<int64_t> run_as_user, run_as_group;
+  std::optional<bool> run_as_non_root, allow_privilege_escalation;
+  bool privileged = false;
+  std::vector<std::string> capabilities_add, capabilities_drop;  // "NET_ADMIN" (no CAP_ prefix) or "ALL"
+  std::vector<int64_t> supplemental_groups;                      // pod level only
+};
+
 struct Container {
   std::string name, image;  // image is optional: pilus runs `command` directly in the pod's netns
   std::vector<std::string> command, args;
+  std::string working_dir;  // "" : / (there is no image to say otherwise)
   std::vector<ContainerPort> ports;
   std::vector<std::pair<std::string, std::string>> env;  // in manifest order, names unique
+  SecurityContext security_context;
 };
 
 struct Pod {
@@ -30,11 +43,23 @@ struct Pod {
   std::string name, ns;
   std::map<std::string, std::string> labels, annotations;
   std::vector<Container> containers;  // at least one
+  SecurityContext security_context;   // spec.securityContext
   std::string node_name;              // spec.nodeName, "" when absent (for clusters)
 };
 
 // Strict: unknown fields, wrong types and invalid names are errors naming the field.
 // spec.restartPolicy is accepted (Always/OnFailure/Never) but pilus never restarts a command.
 Pod parse_pod(const Document& d);
+
+// What a container runs as: its securityContext over the pod's (root when neither says).
+struct EffectiveUser {
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> supplemental_groups;
+};
+EffectiveUser effective_user(const Pod& pod, const Container& c);
+
+// The capabilities a container's processes may hold, in containerd's order: the default
+// set; add ALL; drop ALL; then each add; then each drop. privileged: all of them.
+std::vector<int> effective_capabilities(const Container& c);
 
 }  // namespace pilus::manifest
