@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <csignal>
 #include <filesystem>
@@ -91,9 +92,24 @@ class Crash : public PodNetworkTest {
       std::string host_if = host_if_of(netns);
       if (!stored_netns.count(netns)) EXPECT_FALSE(link_exists(host_if)) << "leaked link " << host_if << " of " << netns;
     }
+    // A stored pod's init and its containers' processes run in that pod's netns: anything
+    // else in the agent's cgroup (but the test's own helpers in the host's) is debris.
+    std::set<std::string> stored_net_ns;
+    for (const auto& n : stored_netns) stored_net_ns.insert(net_ns_id("/run/netns/" + n));
     std::ifstream procs(agent().cgroup_dir() + "/cgroup.procs");
     int pid;
-    while (procs >> pid) EXPECT_TRUE(stored_pids.count(pid)) << "leaked process " << pid << " in the agent's cgroup";
+    while (procs >> pid) {
+      std::string net = net_ns_id("/proc/" + std::to_string(pid) + "/ns/net");
+      if (net.empty()) continue;  // exited meanwhile
+      EXPECT_TRUE(stored_pids.count(pid) || stored_net_ns.count(net))
+          << "leaked process " << pid << " in the agent's cgroup";
+    }
+  }
+  // The identity of a network namespace (device and inode), from a netns file or /proc/PID/ns/net.
+  static std::string net_ns_id(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return "";
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   }
   static std::string host_if_of(const std::string& netns) {
     uint32_t h = 2166136261u;  // as endpoint::host_if_name
