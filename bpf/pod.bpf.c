@@ -26,14 +26,14 @@ char LICENSE[] SEC("license") = "GPL";
  * or denied), and trace events as conntrack aggregates them (start, first
  * reply, SYN/FIN/RST new in a direction), so a busy stream reports a handful. */
 static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
-				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u8 trace_point)
+				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u16 peer_endpoint_id, __u8 trace_point)
 {
 	struct ct_entry *entry;
 	int ct = ct_lookup(ctx, scope, &entry);
 	int verdict = POLICY_ALLOWED_BY_DEFAULT;
 
 	if (ct != CT_REPLY) {
-		verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip));
+		verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip), peer_endpoint_id);
 		if (verdict < 0) {
 			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -verdict);
 			return drop_packet(skb, ctx, -verdict);
@@ -76,7 +76,7 @@ static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *
 			emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
 		}
 	} else {
-		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, ctx->pkt.saddr, TRACE_TO_ENDPOINT);
+		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, ctx->pkt.saddr, 0, TRACE_TO_ENDPOINT);
 		if (ret)
 			return ret;
 	}
@@ -121,7 +121,8 @@ int from_pod(struct __sk_buff *skb)
 	if (dst && ctx.pkt.ttl <= 1)
 		return drop_packet(skb, &ctx, DROP_TTL_EXCEEDED);
 
-	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
+	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? dst->endpoint_id : 0,
+		      dst ? TRACE_TO_ENDPOINT : TRACE_TO_HOST);
 	if (ret)
 		return ret;
 

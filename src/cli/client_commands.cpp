@@ -111,12 +111,13 @@ int get_command(const ClientOptions& o, const std::string& kind, const std::stri
     json r = call(o, "GET", "/v1/policies");
     if (!name.empty()) r["items"] = filter_by_name(r["items"], name, "name");
     if (o.output == "json") return std::cout << r.dump(2) << "\n", 0;
-    Table t({"KIND", "NAMESPACE", "NAME", "SELECTS", "RULES", "L7 RULES"});
+    Table t({"KIND", "NAMESPACE", "NAME", "SELECTS", "ENDPOINTS", "RULES", "L7 RULES"});
     for (const auto& p : r["items"]) {
       std::string selects;
       for (const auto& s : p["selects"]) selects += (selects.empty() ? "" : " | ") + s.get<std::string>();
       t.add({str(p["kind"]), p["namespace"].get<std::string>().empty() ? "<cluster>" : str(p["namespace"]),
-             str(p["name"]), selects, std::to_string(p["rules"].size()), str(p["l7Rules"])});
+             str(p["name"]), selects, str(p.value("endpoints", json(0))), std::to_string(p["rules"].size()),
+             str(p["l7Rules"])});
     }
     std::cout << t.render();
   } else if (kind == "services" || kind == "service" || kind == "svc") {

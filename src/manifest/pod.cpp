@@ -119,6 +119,7 @@ Pod parse_pod(const Document& d) {
       // and never restarts it, whatever the policy says.
       if (auto policy = spec.optional("restartPolicy")) policy->one_of({"Always", "OnFailure", "Never"});
       if (auto node = spec.optional("nodeName")) pod.node_name = node->string(dns_subdomain_error);
+      if (auto sa = spec.optional("serviceAccountName")) pod.service_account = sa->string(dns_subdomain_error);
     });
     return pod;
   });

@@ -31,6 +31,7 @@ struct Pod {
   std::map<std::string, std::string> labels, annotations;
   std::vector<Container> containers;  // at least one
   std::string node_name;              // spec.nodeName, "" when absent (for clusters)
+  std::string service_account;        // spec.serviceAccountName, "" when absent; an identity label as in Cilium
 };
 
 // Strict: unknown fields, wrong types and invalid names are errors naming the field.

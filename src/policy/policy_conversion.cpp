@@ -202,9 +202,9 @@ void cilium_default_deny(const Owner& owner, const CiliumRule& written, Directio
   if (!upstream) {
     std::string_view key = allow ? allow_key : deny_key;
     out.notes.push_back(fmt::format(
-        "{}: {}.{}: [] makes {} default-deny for the selected endpoints in pilus (traffic no policy allows is "
-        "dropped); upstream Cilium ignores an empty list and would not enforce it (there, write {}: [{{}}] for the "
-        "same effect)",
+        "{}: {}.{} is empty, which makes {} default-deny for the selected endpoints in pilus (traffic no policy "
+        "allows is dropped); upstream Cilium ignores an empty section and would not enforce it (there, write {}: "
+        "[{{}}] for the same effect)",
         owner.ref(), written.path, key, allow_key, key));
   }
 }
@@ -225,6 +225,18 @@ void convert_cilium_policy(const CiliumPolicyCommon& p, std::string_view kind, b
   }
 }
 
+// kubectl-style warnings for ports pilus accepts but cannot carry.
+void warn_sctp(const std::string& ref, ConvertedPolicy& out) {
+  for (const PolicyRule& r : out.rules) {
+    for (size_t j = 0; j < r.ports.size(); ++j) {
+      if (r.ports[j].protocol != Protocol::kSctp) continue;
+      out.warnings.push_back(fmt::format(
+          "{}: {}.ports[{}]: SCTP traffic is not supported by pilus: this port {} nothing (never TCP or UDP)",
+          ref, r.source_path, j, r.deny ? "denies" : "allows"));
+    }
+  }
+}
+
 }  // namespace
 
 bool is_policy(const manifest::Object& o) {
@@ -236,10 +248,13 @@ ConvertedPolicy convert_policy(const manifest::Object& o) {
   ConvertedPolicy out;
   if (const auto* np = std::get_if<NetworkPolicy>(&o)) {
     convert_network_policy(*np, out);
+    warn_sctp(fmt::format("{} {}/{}", NetworkPolicy::kKind, np->ns, np->name), out);
   } else if (const auto* cnp = std::get_if<manifest::CiliumNetworkPolicy>(&o)) {
     convert_cilium_policy(*cnp, manifest::CiliumNetworkPolicy::kKind, false, out);
+    warn_sctp(fmt::format("{} {}/{}", manifest::CiliumNetworkPolicy::kKind, cnp->ns, cnp->name), out);
   } else if (const auto* ccnp = std::get_if<manifest::CiliumClusterwideNetworkPolicy>(&o)) {
     convert_cilium_policy(*ccnp, manifest::CiliumClusterwideNetworkPolicy::kKind, true, out);
+    warn_sctp(fmt::format("{} {}", manifest::CiliumClusterwideNetworkPolicy::kKind, ccnp->name), out);
   }
   return out;
 }

@@ -47,10 +47,10 @@ uint32_t L7Policy::cidr_identity(endpoint::Ipv4 ip) const {
 }
 
 void L7Policy::add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t direction, uint32_t peer,
-                             endpoint::Ipv4 peer_ip, uint16_t port) const {
+                             endpoint::Ipv4 peer_ip, uint16_t port, uint16_t peer_endpoint) const {
   ConnectionRules::Direction d;
   auto entries = policy::matching_entries(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port,
-                                          cidr_identity(peer_ip));
+                                          cidr_identity(peer_ip), peer_endpoint);
   bool any_proxy = false;
   for (const auto* e : entries) {
     if (e->value.flags & POLICY_F_DENY) {
@@ -76,7 +76,8 @@ ConnectionRules L7Policy::for_connection(const ConnectionOrigin& o) const {
   if (o.ingress && o.server_endpoint)
     add_direction(out, o.server_endpoint, METRIC_INGRESS, o.client_identity, o.client_ip, o.server_port);
   if (o.egress && o.client_endpoint)
-    add_direction(out, o.client_endpoint, METRIC_EGRESS, o.server_identity, o.server_ip, o.server_port);
+    add_direction(out, o.client_endpoint, METRIC_EGRESS, o.server_identity, o.server_ip, o.server_port,
+                  o.server_endpoint);
   return out;
 }
 
