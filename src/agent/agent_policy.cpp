@@ -61,6 +61,25 @@ policy::ResolverInput Agent::policy_input() const {
     if (const auto* l = identities_->labels_of(st.ep.identity)) v.labels = *l;
     v.ip = st.ep.ip;
     for (const auto& c : st.pod.containers) v.ports.insert(v.ports.end(), c.ports.begin(), c.ports.end());
+    if (auto a = st.pod.annotations.find(std::string(policy::kProxyVisibilityAnnotation)); a != st.pod.annotations.end()) {
+      try {
+        v.visibility = policy::parse_proxy_visibility(a->second);  // checked at apply; a stored pod may predate that
+      } catch (const Error& e) {
+        spdlog::warn("pod {}: {}: {}", key, policy::kProxyVisibilityAnnotation, e.what());
+      }
+      if (!v.visibility.empty()) {
+        // The rule the proxy applies there: one HTTP rule matching every request.
+        policy::PolicyRule rule;
+        rule.policy_kind = "Pod";
+        rule.policy_name = st.pod.name;
+        rule.policy_namespace = st.pod.ns;
+        rule.source_path = fmt::format("metadata.annotations[{}]", policy::kProxyVisibilityAnnotation);
+        rule.visibility_only = true;
+        rule.http = {policy::HttpRule{}};
+        v.visibility_rule = in.rules.size();
+        in.rules.push_back(std::move(rule));
+      }
+    }
     in.endpoints.push_back(std::move(v));
   }
   for (const auto& info : identities_->list())

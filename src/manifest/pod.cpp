@@ -3,7 +3,9 @@
 
 #include <optional>
 
+#include "common/error.h"
 #include "manifest/validation.h"
+#include "policy/proxy_visibility.h"
 
 namespace pilus::manifest {
 
@@ -102,6 +104,13 @@ Pod parse_pod(const Document& d) {
     pod.ns = std::move(meta.ns);
     pod.labels = std::move(meta.labels);
     pod.annotations = std::move(meta.annotations);
+    if (auto it = pod.annotations.find(std::string(policy::kProxyVisibilityAnnotation)); it != pod.annotations.end()) {
+      try {
+        policy::parse_proxy_visibility(it->second);
+      } catch (const Error& e) {
+        fail_field(root.self().where(), field_path("metadata.annotations", it->first), e.what());
+      }
+    }
 
     root.required("spec").object([&](ObjectReader& spec) {
       Value containers = spec.required("containers");

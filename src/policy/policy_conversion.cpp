@@ -209,6 +209,35 @@ void cilium_default_deny(const Owner& owner, const CiliumRule& written, Directio
   }
 }
 
+// Whether a selector names the reserved init identity ("reserved:init").
+bool names_init(const LabelSelector& s) {
+  for (const auto& l : s.match_labels)
+    if (l.source == identity::kSourceReserved && l.key == "init") return true;
+  for (const auto& r : s.match_expressions)
+    if (r.source == identity::kSourceReserved && r.key == "init") return true;
+  return false;
+}
+
+// Cilium gives endpoints identity init (5) until their labels are known; pilus knows every
+// pod's labels when it creates it, so no endpoint ever has it: say what such a rule means.
+void warn_init(const Owner& owner, const CiliumRule& written, ConvertedPolicy& out) {
+  if (names_init(written.endpoint_selector))
+    out.warnings.push_back(fmt::format(
+        "{}: {}.endpointSelector selects reserved:init, the identity of endpoints whose labels are not yet known; "
+        "pilus never gives an endpoint that identity, so this rule selects no endpoint",
+        owner.ref(), written.path));
+  for (const auto* section : {&written.ingress, &written.egress, &written.ingress_deny, &written.egress_deny}) {
+    if (!*section) continue;
+    for (const CiliumPeerRule& pr : **section)
+      for (const LabelSelector& sel : pr.endpoints)
+        if (names_init(sel))
+          out.warnings.push_back(fmt::format(
+              "{}: {}: a peer selects reserved:init (identity 5); pilus never gives an endpoint that identity, so "
+              "that peer matches no traffic",
+              owner.ref(), written.path));
+  }
+}
+
 void convert_cilium_policy(const CiliumPolicyCommon& p, std::string_view kind, bool clusterwide, ConvertedPolicy& out) {
   for (const CiliumRule& written : p.rules) {
     Owner owner{std::string(kind), p.name, p.ns,
@@ -222,6 +251,7 @@ void convert_cilium_policy(const CiliumPolicyCommon& p, std::string_view kind, b
     for (const Section& section : sections) convert_section(owner, written, section, clusterwide, out);
     cilium_default_deny(owner, written, Direction::kIngress, out);
     cilium_default_deny(owner, written, Direction::kEgress, out);
+    warn_init(owner, written, out);
   }
 }
 

@@ -221,6 +221,52 @@ class PeerIdentities {
   const ResolverInput& in_;
 };
 
+// proxy-visibility: what the endpoint's policy allows on a visibility port goes through the
+// proxy instead, with an allow-everything HTTP rule, so each request becomes an L7 flow and
+// nothing more or less is allowed. Per peer scope, the entry the datapath's longest match
+// would find for TCP/port is copied to an exact key that redirects (a deny found there wins
+// and is left alone); a direction no policy enforces gets an "any peer" entry.
+void add_visibility(const ResolverInput& in, ResolvedPolicy& out) {
+  for (const auto& ep : in.endpoints) {
+    for (const auto& vis : ep.visibility) {
+      uint8_t dir = dir_code(vis.direction);
+      uint16_t flag = dir == METRIC_INGRESS ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
+      const policy_key target = make_key(ep.id, dir, 0, PortKey{IPPROTO_TCP, vis.port, 16});
+      std::map<std::pair<uint8_t, uint32_t>, const std::pair<const policy_key, ResolvedEntry>*> scopes;
+      for (const auto& kv : out.entries) {
+        const policy_key& k = kv.first;
+        if (k.endpoint_id != ep.id || k.direction != dir || k.peer_kind == POLICY_PEER_DEFAULT_DENY) continue;
+        policy_key t = target;
+        t.peer_kind = k.peer_kind;
+        t.identity = k.identity;
+        if (!covers(k, t)) continue;
+        auto& best = scopes[{k.peer_kind, k.identity}];
+        if (!best || k.prefixlen > best->first.prefixlen) best = &kv;
+      }
+      auto ep_it = out.endpoints.find(ep.id);
+      if (ep_it == out.endpoints.end() || !(ep_it->second.flags & flag))
+        scopes.try_emplace({POLICY_PEER_IDENTITY, 0}, nullptr);
+      for (const auto& [scope, covering] : scopes) {
+        if (covering && (covering->second.value.flags & POLICY_F_DENY)) continue;
+        std::vector<size_t> rules = covering ? covering->second.rules : std::vector<size_t>{};
+        uint8_t match = covering ? covering->second.value.match_type : uint8_t(POLICY_MATCH_L4_ONLY);
+        policy_key t = target;
+        t.peer_kind = scope.first;
+        t.identity = scope.second;
+        auto [it, added] = out.entries.try_emplace(t);
+        ResolvedEntry& e = it->second;
+        if ((e.value.flags & POLICY_F_DENY) || e.value.proxy_port) continue;  // denied, or already proxied by L7 rules
+        if (added) {
+          e.rules = std::move(rules);
+          e.value.match_type = match;
+        }
+        e.rules.push_back(ep.visibility_rule);
+        e.value.proxy_port = htons(in.proxy_port);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 ResolvedPolicy resolve(const ResolverInput& in) {
@@ -242,7 +288,7 @@ ResolvedPolicy resolve(const ResolverInput& in) {
     }
     for (size_t i = 0; i < in.rules.size(); i++) {
       const PolicyRule& rule = in.rules[i];
-      if (!rule.subject.matches(ep.labels)) continue;
+      if (rule.visibility_only || !rule.subject.matches(ep.labels)) continue;
       uint8_t dir = dir_code(rule.direction);
       auto add = [&](const policy_key& key) {
         ResolvedEntry& e = out.entries[key];
@@ -313,6 +359,7 @@ ResolvedPolicy resolve(const ResolverInput& in) {
       for (size_t i : e.rules) all_http = all_http && !in.rules[i].http.empty();
       if (all_http) e.value.proxy_port = htons(in.proxy_port);
     }
+    add_visibility(in, out);
   }
   if (in.refs) {
     for (auto& [k, e] : out.entries)

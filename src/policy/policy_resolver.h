@@ -16,6 +16,7 @@
 #include "manifest/pod.h"
 #include "policy/policy_ref.h"
 #include "policy/policy_rule.h"
+#include "policy/proxy_visibility.h"
 
 namespace pilus::policy {
 
@@ -25,6 +26,11 @@ struct EndpointView {
   identity::LabelSet labels;
   endpoint::Ipv4 ip;
   std::vector<manifest::ContainerPort> ports;  // named ports resolve against these
+  // The proxy-visibility annotation: what it allows on these ports goes through the proxy,
+  // credited to ResolverInput::rules[visibility_rule] (a visibility-only rule whose one HTTP
+  // rule matches every request).
+  std::vector<VisibilityPort> visibility;
+  size_t visibility_rule = 0;
 };
 
 struct IdentityView {

@@ -158,6 +158,9 @@ struct PolicyRule {
   std::vector<HttpRule> http;   // non-empty only on allow rules, with TCP ports
   int rule_index = 0;           // position in its section: ingress[rule_index]
   std::string source_path;      // where it was written: "spec.ingress[0]", "specs[1].egress[2].toPorts[0]"
+  // Made from a pod's proxy-visibility annotation: never applied by subject, only named by
+  // the entries it sends to the proxy (see EndpointView::visibility).
+  bool visibility_only = false;
 
   bool operator==(const PolicyRule&) const = default;
 };

@@ -12,6 +12,7 @@
 #include "manifest/object.h"
 #include "policy/policy_conversion.h"
 #include "policy/policy_rule.h"
+#include "policy/proxy_visibility.h"
 #include "example_manifests.h"
 
 namespace pilus::policy {
@@ -629,6 +630,33 @@ spec:
 )");
   ASSERT_EQ(c.warnings.size(), 1u);
   EXPECT_THAT(c.warnings[0], HasSubstr("NetworkPolicy default/np: spec.egress[0].ports[0]: SCTP"));
+}
+
+TEST(CiliumPolicy, ReservedInitIsAcceptedWithAWarning) {
+  ConvertedPolicy c = convert_yaml(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: init, namespace: shop}
+specs:
+- endpointSelector:
+    matchLabels:
+      "reserved:init": ""
+  ingress:
+  - fromEntities: [host]
+)");
+  ASSERT_EQ(c.rules.size(), 1u);
+  EXPECT_EQ(c.rules[0].subject.to_string(), "reserved:init,k8s:io.kubernetes.pod.namespace=shop");
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_THAT(c.warnings[0], HasSubstr("selects reserved:init"));
+  EXPECT_THAT(c.warnings[0], HasSubstr("selects no endpoint"));
+}
+
+TEST(Policy, ProxyVisibilityAnnotation) {
+  EXPECT_EQ(parse_proxy_visibility("<Ingress/80/TCP/HTTP>, <Egress/8080/TCP/HTTP>"),
+            (std::vector<VisibilityPort>{{Direction::kIngress, 80}, {Direction::kEgress, 8080}}));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("<Egress/53/UDP/DNS>"); }), HasSubstr("HTTP over TCP only"));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("Ingress/80/TCP/HTTP"); }), HasSubstr("<Direction/Port/Protocol/L7Protocol>"));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("<Ingress/http/TCP/HTTP>"); }), HasSubstr("port must be a number"));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("<Inbound/80/TCP/HTTP>"); }), HasSubstr("Ingress or Egress"));
 }
 
 TEST(CiliumPolicy, SpecsList) {

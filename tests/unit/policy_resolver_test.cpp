@@ -157,6 +157,17 @@ class Node {
   const ResolvedPolicy& resolved() const { return resolved_; }
   void set_proxy_port(uint16_t port) { in_.proxy_port = port; }
   void set_refs(PolicyRefTable* refs) { in_.refs = refs; }
+  // As the agent does for a pod's proxy-visibility annotation.
+  void add_visibility(const PodRef& pod, std::vector<VisibilityPort> ports) {
+    PolicyRule rule;
+    rule.policy_kind = "Pod";
+    rule.policy_name = "p";
+    rule.visibility_only = true;
+    rule.http = {HttpRule{}};
+    for (auto& ep : in_.endpoints)
+      if (ep.id == pod.endpoint) ep.visibility = ports, ep.visibility_rule = in_.rules.size();
+    in_.rules.push_back(std::move(rule));
+  }
   const std::vector<std::string>& notes() const { return notes_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -335,6 +346,41 @@ spec:
   EXPECT_DEFAULT_DENIED(node.egress(web_a, IDENTITY_WORLD, kUdp, 53)) << "the world has no named ports";
   EXPECT_DEFAULT_DENIED(node.egress_to(web_a, client, kTcp, 53));
   EXPECT_DEFAULT_DENIED(node.egress_to(web_b, client, kUdp, 54));
+}
+
+// proxy-visibility: allowed traffic on the port goes through the proxy with an allow-all HTTP
+// rule; nothing more is allowed, denied traffic stays denied, other ports stay off the proxy.
+TEST(PolicyResolver, ProxyVisibilityRedirectsWhatIsAllowedAndNothingMore) {
+  Node node;
+  PodRef server = node.pod("10.244.1.10", {{"app", "server"}});
+  PodRef client = node.pod("10.244.1.11", {{"app", "client"}});
+  PodRef other = node.pod("10.244.1.12", {{"app", "other"}});
+  PodRef open = node.pod("10.244.1.13", {{"app", "open"}});
+  node.apply(R"yaml(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: server-from-client}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+)yaml");
+  node.set_proxy_port(15001);
+  node.add_visibility(server, {{Direction::kIngress, 80}});
+  node.add_visibility(open, {{Direction::kIngress, 80}});
+  const ResolvedPolicy& r = node.resolve();
+  Verdict v = evaluate(r, server.endpoint, kIn, client.identity, kTcp, 80);
+  ASSERT_TRUE(v.allowed && v.entry);
+  EXPECT_EQ(ntohs(v.entry->value.proxy_port), 15001);
+  EXPECT_TRUE(node.input().rules.at(v.entry->rules.back()).visibility_only);
+  v = evaluate(r, server.endpoint, kIn, client.identity, kTcp, 81);
+  ASSERT_TRUE(v.allowed && v.entry);
+  EXPECT_EQ(v.entry->value.proxy_port, 0) << "other ports stay off the proxy";
+  EXPECT_DEFAULT_DENIED(node.ingress(server, other.identity, kTcp, 80)) << "visibility allows nothing new";
+  // A pod no policy selects: every peer on 80 goes through the proxy, and stays allowed.
+  v = evaluate(r, open.endpoint, kIn, other.identity, kTcp, 80);
+  ASSERT_TRUE(v.allowed && v.entry);
+  EXPECT_EQ(ntohs(v.entry->value.proxy_port), 15001);
+  EXPECT_EQ(r.endpoints.at(open.endpoint).flags & ENDPOINT_F_INGRESS_ENFORCED, 0);
 }
 
 // The conformance case: a policy selecting every pod of the namespace with egress ports
