@@ -245,7 +245,7 @@ void add_visibility(const ResolverInput& in, ResolvedPolicy& out) {
       }
       auto ep_it = out.endpoints.find(ep.id);
       if (ep_it == out.endpoints.end() || !(ep_it->second.flags & flag))
-        scopes.try_emplace({POLICY_PEER_IDENTITY, 0}, nullptr);
+        scopes.try_emplace(std::pair<uint8_t, uint32_t>(POLICY_PEER_IDENTITY, 0), nullptr);
       for (const auto& [scope, covering] : scopes) {
         if (covering && (covering->second.value.flags & POLICY_F_DENY)) continue;
         std::vector<size_t> rules = covering ? covering->second.rules : std::vector<size_t>{};
