@@ -178,10 +178,10 @@ TEST(PolicySeed, DefaultDenyAndAllowBackendToDb) {
   EXPECT_FALSE(deny.default_deny[0].subject.matches(pod({{"app", "anything"}}, "prod")));
   // ...and apply says upstream Cilium would not enforce it.
   ASSERT_EQ(deny.notes.size(), 2u);
-  EXPECT_THAT(deny.notes[0], HasSubstr("CiliumNetworkPolicy default/default-deny: spec.ingress: []"));
-  EXPECT_THAT(deny.notes[0], HasSubstr("upstream Cilium ignores an empty list"));
+  EXPECT_THAT(deny.notes[0], HasSubstr("CiliumNetworkPolicy default/default-deny: spec.ingress is empty"));
+  EXPECT_THAT(deny.notes[0], HasSubstr("upstream Cilium ignores an empty section"));
   EXPECT_THAT(deny.notes[0], HasSubstr("ingress: [{}]"));
-  EXPECT_THAT(deny.notes[1], HasSubstr("spec.egress: []"));
+  EXPECT_THAT(deny.notes[1], HasSubstr("spec.egress is empty"));
 
   ConvertedPolicy db = convert_policy(objects[1]);
   ASSERT_EQ(db.rules.size(), 1u);
