@@ -243,6 +243,34 @@ TEST_F(CiliumExamples, ServiceAccounts) {
   EXPECT_GE(drops(ns(), "ledger", "POLICY_DENIED", "ingress"), 1u);
 }
 
+// The proxy-visibility annotation: HTTP requests to the pod become L7 flows, and pass.
+TEST_F(CiliumExamples, ProxyVisibilityShowsHttpWithoutEnforcing) {
+  PodManifest web{ns(), "web", {{"app", "web"}}, {"python3", "-m", "http.server", "80", "--bind", "0.0.0.0"}};
+  web.annotations["policy.cilium.io/proxy-visibility"] = "<Ingress/80/TCP/HTTP>";
+  PodManifest client{ns(), "client", {{"app", "client"}}, {}};
+  agent().apply(join_pods({web, client}));
+  const std::string url = "http://" + agent().pod_ip(ns(), "web") + "/";
+  const std::vector<std::string> get = {
+      "python3", "-c",
+      "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).status)", url};
+  CommandResult r;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    r = agent().run_in_pod(ns(), "client", get);
+    if (r.ok()) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_THAT(r.out, HasSubstr("200"));
+  std::string flows;
+  for (int attempt = 0; attempt < 50; attempt++) {
+    CommandResult o = agent().pilus({"observe", "--all", "--protocol", "http", "--to-pod", ns() + "/web"});
+    flows = o.out;
+    if (flows.find("http-request FORWARDED") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_THAT(flows, HasSubstr("http-request FORWARDED")) << "the request went through the proxy";
+}
+
 TEST_F(CiliumExamples, RefusedFamiliesFailClearly) {
   const std::string all = fill(manifest("refused.yaml"), {{"$NS", ns()}});
   const std::vector<std::pair<std::string, std::string>> expected = {
