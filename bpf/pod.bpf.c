@@ -26,14 +26,14 @@ char LICENSE[] SEC("license") = "GPL";
  * or denied), and trace events as conntrack aggregates them (start, first
  * reply, SYN/FIN/RST new in a direction), so a busy stream reports a handful. */
 static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
-				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u8 trace_point)
+				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u16 peer_endpoint_id, __u8 trace_point)
 {
 	struct ct_entry *entry;
 	int ct = ct_lookup(ctx, scope, &entry);
 	int verdict = POLICY_ALLOWED_BY_DEFAULT;
 
 	if (ct != CT_REPLY) {
-		verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip));
+		verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip), peer_endpoint_id);
 		if (verdict < 0) {
 			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -verdict);
 			return drop_packet(skb, ctx, -verdict);
@@ -78,7 +78,7 @@ static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *
 			emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
 		}
 	} else {
-		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, peer_ip, TRACE_TO_ENDPOINT);
+		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, peer_ip, 0, TRACE_TO_ENDPOINT);
 		if (ret)
 			return ret;
 	}
@@ -125,7 +125,8 @@ int from_pod(struct __sk_buff *skb)
 
 	/* Towards a pod, this is the source's egress stage (from-endpoint); the destination's
 	 * ingress stage reports to-endpoint for the same packet, so the two are told apart. */
-	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? TRACE_FROM_ENDPOINT : TRACE_TO_HOST);
+	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? dst->endpoint_id : 0,
+		      dst ? TRACE_FROM_ENDPOINT : TRACE_TO_HOST);
 	if (ret)
 		return ret;
 

@@ -37,4 +37,8 @@ struct flow_event {
 	__u8 pad;
 	__u32 ifindex;
 	__u32 length; /* bytes on the wire */
+	/* policy drops and verdicts: the policy entry's rule_id (POLICY_DENY, allows), or
+	 * the endpoint's default-deny reference (POLICY_DENIED); 0 when unknown */
+	__u32 policy_ref;
+	__u32 pad2;
 };

@@ -9,7 +9,14 @@
  *   POLICY_PREFIX_ANY_PORT + n        | this protocol, ports sharing the first n bits
  *   POLICY_PREFIX_FULL (96)           | this protocol and port
  *
- * Peer identity 0 is "any identity". */
+ * Peer identity 0 is "any identity". peer_kind says what `identity` holds:
+ *   POLICY_PEER_IDENTITY      a security identity (0: any)
+ *   POLICY_PEER_ENDPOINT      a destination endpoint id: egress entries of named
+ *                             ports, which resolve per destination pod (two pods
+ *                             with one identity may name different ports)
+ *   POLICY_PEER_DEFAULT_DENY  identity 0, prefix ANY_PROTO: not a verdict; its
+ *                             rule_id names the policies that made the direction
+ *                             default deny, for POLICY_DENIED drop events */
 #pragma once
 #include <linux/types.h>
 
@@ -23,11 +30,17 @@ struct policy_key {
 	__u32 prefixlen;
 	__u16 endpoint_id; /* always fully matched */
 	__u8 direction;    /* enum metric_dir; always fully matched */
-	__u8 pad1;
+	__u8 peer_kind;    /* enum policy_peer_kind; always fully matched */
 	__u32 identity;    /* peer; 0 = any; always fully matched */
 	__u8 protocol;     /* IPPROTO_* */
 	__u8 pad2;
 	__u16 dport;       /* network byte order, so prefixes follow the port's bits */
+};
+
+enum policy_peer_kind {
+	POLICY_PEER_IDENTITY = 0,
+	POLICY_PEER_ENDPOINT = 1,
+	POLICY_PEER_DEFAULT_DENY = 2,
 };
 
 enum policy_entry_flags {
@@ -49,13 +62,16 @@ struct policy_entry {
 	__u8 flags;
 	__u8 match_type; /* enum policy_match_type of the entry's key, written by the agent */
 	__u16 proxy_port; /* L7 redirect, network byte order; 0 = none */
-	__u32 rule_id;    /* the agent's number for the rule that made it */
+	__u32 rule_id;    /* the agent's stable reference to the rule that made it (0: none),
+			   * copied into drop events so a drop names its rule */
 };
 
 /* endpoint_info.flags: a direction with a policy is default deny. */
 enum endpoint_flags {
 	ENDPOINT_F_INGRESS_ENFORCED = 1 << 0,
 	ENDPOINT_F_EGRESS_ENFORCED = 1 << 1,
+	/* the endpoint has POLICY_PEER_ENDPOINT entries: look the destination up too */
+	ENDPOINT_F_EGRESS_PER_PEER = 1 << 2,
 };
 
 /* The match type an entry's key stands for (the datapath cannot see which

@@ -51,5 +51,7 @@ static __always_inline void emit_event(struct __sk_buff *skb, const struct pkt_c
 	e->pad = 0;
 	e->ifindex = ctx->ifindex;
 	e->length = ctx->pkt.length;
+	e->policy_ref = ctx->policy_ref;
+	e->pad2 = 0;
 	bpf_ringbuf_submit(e, 0);
 }

@@ -17,7 +17,11 @@ namespace pilus::agent {
 identity::LabelSet Agent::identity_labels(const manifest::Pod& pod) const {
   std::map<std::string, std::string> ns_labels;
   if (auto it = namespaces_.find(pod.ns); it != namespaces_.end()) ns_labels = it->second.labels;
-  return identity::pod_labels(pod.labels, pod.ns, ns_labels);
+  identity::LabelSet labels = identity::pod_labels(pod.labels, pod.ns, ns_labels);
+  // As Cilium: the service account is an identity label, so policies can select by it.
+  if (!pod.service_account.empty())
+    labels.insert({std::string(identity::kSourceK8s), std::string(identity::kServiceAccountLabel), pod.service_account});
+  return labels;
 }
 
 uint16_t Agent::allocate_endpoint_id() const {

@@ -79,13 +79,13 @@ std::string Agent::metrics_text() const {
   for (const auto& [key, s] : by_reason_dir)
     if (key.first != REASON_FORWARDED)
       t.sample("cilium_drop_count_total",
-               {{"reason", datapath::drop_reason_name(key.first)}, {"direction", direction_label(key.second)}},
+               {{"reason", datapath::drop_reason_text(key.first)}, {"direction", direction_label(key.second)}},
                double(s.packets));
   t.family("cilium_drop_bytes_total", "counter", "Total dropped bytes, tagged by drop reason and direction.");
   for (const auto& [key, s] : by_reason_dir)
     if (key.first != REASON_FORWARDED)
       t.sample("cilium_drop_bytes_total",
-               {{"reason", datapath::drop_reason_name(key.first)}, {"direction", direction_label(key.second)}},
+               {{"reason", datapath::drop_reason_text(key.first)}, {"direction", direction_label(key.second)}},
                double(s.bytes));
 
   size_t endpoints = 0, policies = 0;

@@ -61,6 +61,25 @@ policy::ResolverInput Agent::policy_input() const {
     if (const auto* l = identities_->labels_of(st.ep.identity)) v.labels = *l;
     v.ip = st.ep.ip;
     for (const auto& c : st.pod.containers) v.ports.insert(v.ports.end(), c.ports.begin(), c.ports.end());
+    if (auto a = st.pod.annotations.find(std::string(policy::kProxyVisibilityAnnotation)); a != st.pod.annotations.end()) {
+      try {
+        v.visibility = policy::parse_proxy_visibility(a->second);  // checked at apply; a stored pod may predate that
+      } catch (const Error& e) {
+        spdlog::warn("pod {}: {}: {}", key, policy::kProxyVisibilityAnnotation, e.what());
+      }
+      if (!v.visibility.empty()) {
+        // The rule the proxy applies there: one HTTP rule matching every request.
+        policy::PolicyRule rule;
+        rule.policy_kind = "Pod";
+        rule.policy_name = st.pod.name;
+        rule.policy_namespace = st.pod.ns;
+        rule.source_path = fmt::format("metadata.annotations[{}]", policy::kProxyVisibilityAnnotation);
+        rule.visibility_only = true;
+        rule.http = {policy::HttpRule{}};
+        v.visibility_rule = in.rules.size();
+        in.rules.push_back(std::move(rule));
+      }
+    }
     in.endpoints.push_back(std::move(v));
   }
   for (const auto& info : identities_->list())
@@ -68,6 +87,7 @@ policy::ResolverInput Agent::policy_input() const {
   in.host_ips = host_ips_;
   in.cidr_identities = cidr_identities_;
   in.proxy_port = proxy_ ? proxy_->port() : 0;
+  in.refs = &endpoint_index_.policy_refs();
   return in;
 }
 
@@ -148,15 +168,21 @@ std::vector<std::string> Agent::one_sided_allow_notes(const std::set<std::string
   for (const auto& [k, e] : resolved_.entries) {
     // Only allows of one port or range: "any port" says too little to check the other end.
     if ((e.value.flags & POLICY_F_DENY) || k.prefixlen <= POLICY_PREFIX_ANY_PORT || k.protocol == IPPROTO_ICMP) continue;
-    if (e.value.rule_id >= rules_.size() || !by_id.count(k.endpoint_id)) continue;
-    const auto& rule = rules_[e.value.rule_id];
+    if (k.peer_kind == POLICY_PEER_DEFAULT_DENY || e.rules.empty() || !by_id.count(k.endpoint_id)) continue;
+    const auto& rule = rules_[e.rules.front()];
     std::string who = policy::policy_name(rule.policy_kind, rule.policy_namespace, rule.policy_name);
     if (!policies.count(who)) continue;
     const Local& local = by_id.at(k.endpoint_id);
     bool egress = k.direction == METRIC_EGRESS;
-    auto [first, last] = by_identity.equal_range(k.identity);
-    for (auto it = first; it != last; ++it) {
-      const Local& peer = it->second;
+    // Peers: the pods of the entry's identity, or the one destination pod of a named-port entry.
+    std::vector<Local> peers;
+    if (k.peer_kind == POLICY_PEER_ENDPOINT) {
+      if (auto it = by_id.find(static_cast<uint16_t>(k.identity)); it != by_id.end()) peers.push_back(it->second);
+    } else {
+      auto [first, last] = by_identity.equal_range(k.identity);
+      for (auto it = first; it != last; ++it) peers.push_back(it->second);
+    }
+    for (const Local& peer : peers) {
       uint8_t peer_dir = egress ? METRIC_INGRESS : METRIC_EGRESS;
       auto v = policy::evaluate(resolved_, peer.ep->id, peer_dir, local.ep->identity, k.protocol, ntohs(k.dport));
       if (v.allowed) continue;
@@ -186,6 +212,16 @@ nlohmann::json Agent::policies() const {
       if (!r.http.empty()) l7++;
     }
     for (const auto& d : p.converted.default_deny) subjects.insert(d.subject.to_string());
+    // How many local pods it selects (by any of its rules or default-deny records).
+    size_t selected = 0;
+    for (const auto& [name, st] : pods_) {
+      const identity::LabelSet* labels = identities_->labels_of(st.ep.identity);
+      if (!labels) continue;
+      bool hit = false;
+      for (const auto& r : p.converted.rules) hit = hit || r.subject.matches(*labels);
+      for (const auto& d : p.converted.default_deny) hit = hit || d.subject.matches(*labels);
+      if (hit) selected++;
+    }
     nlohmann::json rules = nlohmann::json::array();
     for (const auto& r : p.converted.rules) {
       nlohmann::json peers = nlohmann::json::array();
@@ -213,6 +249,7 @@ nlohmann::json Agent::policies() const {
                                                                     : p.converted.rules[0].policy_namespace)},
                      {"name", p.doc.name()},
                      {"selects", nlohmann::json(subjects)},
+                     {"endpoints", selected},
                      {"rules", rules},
                      {"l7Rules", l7}});
     for (const char* key : {"spec", "specs"})
@@ -230,14 +267,25 @@ nlohmann::json Agent::bpf_policy(const std::string& pod) const {
   nlohmann::json items = nlohmann::json::array();
   datapath_->policy().for_each([&](const policy_key& k, const policy_entry& v) {
     if (k.endpoint_id != id) return;
-    std::string who = "?";
-    if (v.rule_id < rules_.size()) {
-      const auto& r = rules_[v.rule_id];
-      who = policy::policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
+    std::vector<std::string> refs;
+    for (const auto& r : endpoint_index_.policy_refs().lookup(v.rule_id)) refs.push_back(policy::to_string(r));
+    std::string who = refs.empty() ? std::string("?") : fmt::format("{}", fmt::join(refs, ", "));
+    std::string direction = k.direction == METRIC_INGRESS ? "ingress" : "egress";
+    if (k.peer_kind == POLICY_PEER_DEFAULT_DENY) {
+      items.push_back({{"direction", direction}, {"identity", 0}, {"labels", "(no rule allows)"}, {"port", "ANY"},
+                       {"verdict", "default-deny"}, {"proxyPort", 0}, {"rule", who}});
+      return;
     }
-    items.push_back({{"direction", k.direction == METRIC_INGRESS ? "ingress" : "egress"},
-                     {"identity", k.identity},
-                     {"labels", k.identity == 0 ? "(any)" : labels_text(identities_->labels_of(k.identity))},
+    std::string labels = k.identity == 0 ? "(any)" : labels_text(identities_->labels_of(k.identity));
+    if (k.peer_kind == POLICY_PEER_ENDPOINT) {
+      // A named port, resolved on this destination pod.
+      labels = "(endpoint " + std::to_string(k.identity) + ")";
+      for (const auto& [name, st] : pods_)
+        if (st.ep.id == k.identity) labels = "(pod " + name + ")";
+    }
+    items.push_back({{"direction", direction},
+                     {"identity", k.peer_kind == POLICY_PEER_ENDPOINT ? 0 : k.identity},
+                     {"labels", labels},
                      {"port", port_text(k)},
                      {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : v.proxy_port ? "redirect" : "allow"},
                      {"proxyPort", ntohs(v.proxy_port)},
@@ -333,10 +381,11 @@ nlohmann::json Agent::policy_trace(const TraceSide& from, const TraceSide& to, u
   nlohmann::json steps = nlohmann::json::array();
   bool allowed = true;
   auto check = [&](const Side& local, uint8_t dir, const Side& peer) {
-    auto v = policy::evaluate(resolved, local.ep->id, dir, peer.identity, proto, port, peer.cidr_identity);
+    uint16_t peer_endpoint = dir == METRIC_EGRESS && peer.ep ? peer.ep->id : 0;
+    auto v = policy::evaluate(resolved, local.ep->id, dir, peer.identity, proto, port, peer.cidr_identity, peer_endpoint);
     std::string decided = "no policy selects this direction: allowed by default";
-    if (v.entry && v.entry->value.rule_id < rules_.size()) {
-      const auto& r = rules_[v.entry->value.rule_id];
+    if (v.entry && !v.entry->rules.empty() && v.entry->rules.front() < rules_.size()) {
+      const auto& r = rules_[v.entry->rules.front()];
       decided = policy::policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
     } else if (!v.allowed) {
       const auto& ep_policy = resolved.endpoints.at(local.ep->id);

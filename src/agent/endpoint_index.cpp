@@ -28,4 +28,10 @@ std::vector<std::string> EndpointIndex::labels_of(uint32_t identity) const {
   return it == labels_.end() ? std::vector<std::string>{} : it->second;
 }
 
+std::vector<observe::FlowPolicy> EndpointIndex::policies_of(uint32_t policy_ref) const {
+  std::vector<observe::FlowPolicy> out;
+  for (const auto& r : policy_refs_.lookup(policy_ref)) out.push_back({r.kind, r.ns, r.name, r.rule_index, r.path});
+  return out;
+}
+
 }  // namespace pilus::agent

@@ -129,11 +129,11 @@ const std::vector<KindView>& kinds() {
          if (kind == "CiliumClusterwideNetworkPolicy") return std::string("ciliumclusterwidenetworkpolicy.cilium.io");
          return std::string("ciliumnetworkpolicy.cilium.io");
        },
-       {"KIND", "NAME", "SELECTS", "RULES"},
+       {"KIND", "NAME", "SELECTS", "ENDPOINTS", "RULES"},
        {"L7 RULES"},
        [](const json& p) {
          return std::vector<std::string>{str(p["kind"]), str(p["name"]), join(p["selects"], str, " | "),
-                                         std::to_string(p["rules"].size())};
+                                         str(p.value("endpoints", json(0))), std::to_string(p["rules"].size())};
        },
        [](const json& p) { return std::vector<std::string>{str(p["l7Rules"])}; }},
   };

@@ -28,4 +28,29 @@ std::string drop_reason_name(uint8_t reason) {
   }
 }
 
+// Cilium's agent texts (pkg/monitor/api/drop.go), which its metrics' reason label and its
+// Grafana dashboards use ("Policy denied").
+std::string drop_reason_text(uint8_t reason) {
+  switch (reason) {
+    case DROP_INVALID_SOURCE_IP: return "Invalid source ip";
+    case DROP_POLICY_DENIED: return "Policy denied";
+    case DROP_CT_TRUNCATED_OR_INVALID_HEADER: return "CT: Truncated or invalid header";
+    case DROP_CT_MISSING_TCP_ACK_FLAG: return "CT: Missing TCP ACK flag";
+    case DROP_CT_CANNOT_CREATE_ENTRY_FROM_PACKET: return "CT: Can't create entry from packet";
+    case DROP_UNSUPPORTED_L3_PROTOCOL: return "Unsupported L3 protocol";
+    case DROP_UNKNOWN_L4_PROTOCOL: return "Unknown L4 protocol";
+    case DROP_STALE_OR_UNROUTABLE_IP: return "Stale or unroutable IP";
+    case DROP_CT_MAP_INSERTION_FAILED: return "CT: Map insertion failed";
+    case DROP_IP_FRAGMENTATION_NOT_SUPPORTED: return "IP fragmentation not supported";
+    case DROP_SERVICE_BACKEND_NOT_FOUND: return "Service backend not found";
+    case DROP_FIB_LOOKUP_FAILED: return "FIB lookup failed";
+    case DROP_POLICY_DENY: return "Policy denied by denylist";
+    case DROP_TTL_EXCEEDED: return "TTL exceeded";
+    case DROP_WRITE_ERROR: return "Error writing to packet";
+    case DROP_EP_NOT_READY: return "Endpoint policy program not available";
+    case DROP_NO_ROUTE_OUTSIDE: return "No route to the outside";
+    default: return std::to_string(reason);
+  }
+}
+
 }  // namespace pilus::datapath

@@ -24,6 +24,8 @@ inline constexpr std::string_view kPodNamespaceLabel = "io.kubernetes.pod.namesp
 inline constexpr std::string_view kNamespaceLabelPrefix = "io.cilium.k8s.namespace.labels.";
 // Set by the Kubernetes API server on every namespace; pilus has no API server, so pod_labels adds it.
 inline constexpr std::string_view kNamespaceNameLabel = "kubernetes.io/metadata.name";
+// A pod's spec.serviceAccountName, as Cilium labels it.
+inline constexpr std::string_view kServiceAccountLabel = "io.cilium.k8s.policy.serviceaccount";
 
 struct Label {
   std::string source;

@@ -37,9 +37,12 @@ PortRule read_port(const Value& v) {
   return v.object([&](ObjectReader& r) {
     PortRule p;  // protocol ANY unless written, as in Cilium
     if (auto protocol = r.optional("protocol")) {
+      // SCTP is valid (the conversion warns that pilus carries none: such a port allows nothing).
       std::string name = protocol->one_of({"TCP", "UDP", "ANY", "SCTP"});
-      if (name == "SCTP") protocol->fail("SCTP is not supported by pilus (use TCP, UDP or ANY)");
-      p.protocol = name == "TCP" ? Protocol::kTcp : name == "UDP" ? Protocol::kUdp : Protocol::kAny;
+      p.protocol = name == "TCP"   ? Protocol::kTcp
+                   : name == "UDP" ? Protocol::kUdp
+                   : name == "SCTP" ? Protocol::kSctp
+                                    : Protocol::kAny;
     }
     // A string in the CRD ("80" or a port name); an unquoted 80 is refused by
     // Value::string with a hint to quote it, as the API server would refuse it.
@@ -189,7 +192,12 @@ CiliumPeerRule read_peer_rule(const Value& v, Direction direction, bool deny) {
 std::optional<std::vector<CiliumPeerRule>> read_section(ObjectReader& r, std::string_view key, Direction direction,
                                                         bool deny) {
   std::optional<Value> section = r.optional(key);
-  if (!section) return std::nullopt;
+  // `egress:` with no value is present and empty, like `egress: []` (Cilium's deny-all
+  // examples are written so): pilus makes the direction default deny for both.
+  if (!section) {
+    if (r.self().json().contains(key)) return std::vector<CiliumPeerRule>{};
+    return std::nullopt;
+  }
   std::vector<CiliumPeerRule> rules;
   for (const Value& item : section->list()) rules.push_back(read_peer_rule(item, direction, deny));
   return rules;

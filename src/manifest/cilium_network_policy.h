@@ -36,7 +36,8 @@ struct CiliumRule {
   std::string path;                       // "spec" or "specs[N]", for messages
   policy::LabelSelector endpoint_selector;  // as written, not yet scoped to a namespace
   std::string description;
-  // nullopt when the section is absent; pilus treats a present empty list as default deny.
+  // nullopt when the section is absent; present but empty (`egress:`, `egress: []`) is an
+  // empty vector, which pilus treats as default deny.
   std::optional<std::vector<CiliumPeerRule>> ingress, egress, ingress_deny, egress_deny;
   // enableDefaultDeny.{ingress,egress}; nullopt when not written.
   std::optional<bool> default_deny_ingress, default_deny_egress;
@@ -58,7 +59,7 @@ struct CiliumClusterwideNetworkPolicy : CiliumPolicyCommon {
 };
 
 // Strict: unknown fields and invalid values are errors naming the field; Cilium features
-// pilus does not implement (nodeSelector, toFQDNs, toServices, icmps, kafka/dns rules, SCTP,
+// pilus does not implement (nodeSelector, toFQDNs, toServices, icmps, kafka/dns rules,
 // ...) are errors saying so rather than being ignored.
 CiliumNetworkPolicy parse_cilium_network_policy(const Document& d);
 CiliumClusterwideNetworkPolicy parse_cilium_clusterwide_network_policy(const Document& d);

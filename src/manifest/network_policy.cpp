@@ -66,10 +66,10 @@ SelectorRequirement read_requirement(const Value& v, SelectorSyntax syntax) {
   });
 }
 
+// SCTP is valid (the conversion warns that pilus carries none: such a port allows nothing).
 Protocol read_protocol(const Value& v) {
   std::string p = v.one_of({"TCP", "UDP", "SCTP"});
-  if (p == "SCTP") v.fail("SCTP is not supported by pilus (use TCP or UDP)");
-  return p == "TCP" ? Protocol::kTcp : Protocol::kUdp;
+  return p == "TCP" ? Protocol::kTcp : p == "UDP" ? Protocol::kUdp : Protocol::kSctp;
 }
 
 PortRule read_port(const Value& v) {

@@ -5,7 +5,9 @@
 #include <optional>
 
 #include "common/capabilities.h"
+#include "common/error.h"
 #include "manifest/validation.h"
+#include "policy/proxy_visibility.h"
 
 namespace pilus::manifest {
 
@@ -178,6 +180,13 @@ Pod parse_pod(const Document& d) {
     pod.ns = std::move(meta.ns);
     pod.labels = std::move(meta.labels);
     pod.annotations = std::move(meta.annotations);
+    if (auto it = pod.annotations.find(std::string(policy::kProxyVisibilityAnnotation)); it != pod.annotations.end()) {
+      try {
+        policy::parse_proxy_visibility(it->second);
+      } catch (const Error& e) {
+        fail_field(root.self().where(), field_path("metadata.annotations", it->first), e.what());
+      }
+    }
 
     root.required("spec").object([&](ObjectReader& spec) {
       if (auto sc = spec.optional("securityContext")) pod.security_context = read_pod_security_context(*sc);
@@ -212,6 +221,7 @@ Pod parse_pod(const Document& d) {
         pod.node_name = node->string(dns_subdomain_error);
         node->warn("ignored: the pod runs on the node whose agent applies it");
       }
+      if (auto sa = spec.optional("serviceAccountName")) pod.service_account = sa->string(dns_subdomain_error);
     });
     return pod;
   });

@@ -45,6 +45,7 @@ struct Pod {
   std::vector<Container> containers;  // at least one
   SecurityContext security_context;   // spec.securityContext
   std::string node_name;              // spec.nodeName, "" when absent (for clusters)
+  std::string service_account;        // spec.serviceAccountName, "" when absent; an identity label as in Cilium
 };
 
 // Strict: unknown fields, wrong types and invalid names are errors naming the field.

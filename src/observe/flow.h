@@ -96,6 +96,20 @@ struct HttpInfo {
   bool operator==(const HttpInfo&) const = default;
 };
 
+// A policy a flow names as its cause, as Hubble's Policy (kind, namespace, name), plus which
+// rule when one rule decided (pilus: deny and allow rules; -1 for a default deny).
+struct FlowPolicy {
+  std::string kind;
+  std::string namespace_name;  // empty for clusterwide policies
+  std::string name;
+  int rule_index = -1;
+  std::string rule;  // where the rule is written: "spec.egressDeny[0].toPorts[0]"
+  bool operator==(const FlowPolicy&) const = default;
+};
+
+// "NetworkPolicy default/allow-http", "CiliumNetworkPolicy default/deny-db spec.egressDeny[0]".
+std::string to_string(const FlowPolicy& p);
+
 struct Flow {
   TimePoint time{};
   std::string node_name;
@@ -111,6 +125,10 @@ struct Flow {
   std::optional<bool> is_reply;
   uint32_t ifindex = 0;
   std::optional<std::string> policy_name;  // "namespace/name" of the policy that decided, when known
+  // L3/L4 policy verdicts and drops: the rule that allowed or denied (POLICY_DENY: the deny
+  // rule), or for POLICY_DENIED the policies that made the direction default deny. Written
+  // to JSON as ingress_/egress_ allowed_by/denied_by (taking precedence over policy_name).
+  std::vector<FlowPolicy> policies;
   uint8_t policy_match_type = 0;           // Hubble's PolicyMatchType; 0 = none
   std::optional<HttpInfo> http;
   std::string summary;  // Hubble's Summary: "TCP Flags: SYN", "UDP", "ICMPv4 EchoRequest"

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "abi/drop_reasons.h"
 #include "abi/events.h"
 #include "abi/metrics.h"
 
@@ -142,6 +143,11 @@ std::optional<Flow> FlowDecoder::decode(const void* data, size_t size) {
     if (f.direction == TrafficDirection::Egress) f.source.endpoint_id = e.endpoint_id;
     if (f.direction == TrafficDirection::Ingress) f.destination.endpoint_id = e.endpoint_id;
   }
+  // The reference is what the datapath held when it decided, so the names stay right even
+  // if the policy changed since (see policy_ref.h).
+  if ((f.kind == EventKind::Drop || f.kind == EventKind::PolicyVerdict) && e.policy_ref != 0 &&
+      (f.kind == EventKind::PolicyVerdict || f.drop_reason == DROP_POLICY_DENIED || f.drop_reason == DROP_POLICY_DENY))
+    f.policies = resolver_.policies_of(e.policy_ref);
   f.summary = l4_summary(f.l4);
   decoded_.fetch_add(1, std::memory_order_relaxed);
   return f;

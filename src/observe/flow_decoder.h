@@ -29,6 +29,8 @@ class EndpointResolver {
   virtual std::optional<EndpointInfo> by_ip(uint32_t ip_host_order) const = 0;
   // The identity's labels in Cilium's string form ("k8s:app=frontend"); empty when unknown.
   virtual std::vector<std::string> labels_of(uint32_t identity) const = 0;
+  // What a datapath policy reference (flow_event.policy_ref) names; empty when unknown.
+  virtual std::vector<FlowPolicy> policies_of(uint32_t /*policy_ref*/) const { return {}; }
 };
 
 class FlowDecoder {

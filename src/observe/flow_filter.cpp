@@ -61,6 +61,28 @@ struct RegexMatch {
   std::regex re;
 };
 
+// --policy: "[namespace/]name", optionally "Kind/namespace/name"; no namespace matches any.
+struct PolicyMatch {
+  std::string kind, ns, name;
+  bool any_namespace = false;
+
+  bool matches(const std::string& k, const std::string& n, const std::string& nm) const {
+    return name == nm && (any_namespace || ns == n) && (kind.empty() || iequals(kind, k));
+  }
+};
+
+bool policy_matches(const PolicyMatch& m, const Flow& f) {
+  for (const FlowPolicy& p : f.policies)
+    if (m.matches(p.kind, p.namespace_name, p.name)) return true;
+  if (f.policies.empty() && f.policy_name) {
+    size_t slash = f.policy_name->find('/');
+    std::string ns = slash == std::string::npos ? "" : f.policy_name->substr(0, slash);
+    std::string name = slash == std::string::npos ? *f.policy_name : f.policy_name->substr(slash + 1);
+    return m.matches("", ns, name) && m.kind.empty();
+  }
+  return false;
+}
+
 // One of Hubble's FlowFilters: each non-empty field must match, by any of its values.
 struct Side {
   std::vector<PodRef> source_pod, destination_pod;
@@ -78,6 +100,7 @@ struct Side {
   std::vector<std::string> http_method;
   std::vector<StatusMatch> http_status;
   std::vector<RegexMatch> http_path, http_url;
+  std::vector<PolicyMatch> policy;
 
   bool matches(const Flow& f) const;
 };
@@ -144,7 +167,8 @@ bool Side::matches(const Flow& f) const {
                   }) &&
          field_ok(http_path,
                   [&](const RegexMatch& r) { return f.http && std::regex_search(url_path(f.http->url), r.re); }) &&
-         field_ok(http_url, [&](const RegexMatch& r) { return f.http && std::regex_search(f.http->url, r.re); });
+         field_ok(http_url, [&](const RegexMatch& r) { return f.http && std::regex_search(f.http->url, r.re); }) &&
+         field_ok(policy, [&](const PolicyMatch& m) { return policy_matches(m, f); });
 }
 
 // Flags given for one part (include or exclude): the filter is `left OR right`.
@@ -160,7 +184,7 @@ enum class Dir { Either, From, To, Neither };
 
 enum class Family {
   Pod, Namespace, Ip, Label, Port, Identity, Verdict, Protocol, Type, DropReason,
-  TrafficDirection, NodeName, TcpFlags, HttpMethod, HttpStatus, HttpPath, HttpUrl, Since, Until,
+  TrafficDirection, NodeName, TcpFlags, HttpMethod, HttpStatus, HttpPath, HttpUrl, Since, Until, Policy,
 };
 
 struct FlagSpec {
@@ -169,7 +193,7 @@ struct FlagSpec {
   Dir dir;
 };
 
-constexpr std::array<FlagSpec, 32> kFlags{{
+constexpr std::array<FlagSpec, 33> kFlags{{
     {"pod", Family::Pod, Dir::Either},
     {"from-pod", Family::Pod, Dir::From},
     {"to-pod", Family::Pod, Dir::To},
@@ -202,6 +226,7 @@ constexpr std::array<FlagSpec, 32> kFlags{{
     {"http-url", Family::HttpUrl, Dir::Neither},
     {"since", Family::Since, Dir::Neither},
     {"until", Family::Until, Dir::Neither},
+    {"policy", Family::Policy, Dir::Neither},
 }};
 
 // Flags that cannot be given together in one part, as Hubble rejects them.
@@ -233,6 +258,24 @@ const FlagSpec* find_flag(std::string_view name) {
 
 [[noreturn]] void bad_value(std::string_view flag, std::string_view value, std::string_view why) {
   fail("invalid --{} value '{}': {}", flag, value, why);
+}
+
+PolicyMatch parse_policy(std::string_view flag, std::string_view value) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t slash; (slash = value.find('/', start)) != std::string_view::npos; start = slash + 1)
+    parts.emplace_back(value.substr(start, slash - start));
+  parts.emplace_back(value.substr(start));
+  PolicyMatch m;
+  if (parts.size() == 1) {
+    m.name = parts[0], m.any_namespace = true;
+  } else if (parts.size() == 2) {
+    m.ns = parts[0], m.name = parts[1];
+  } else if (parts.size() == 3) {
+    m.kind = parts[0], m.ns = parts[1], m.name = parts[2];
+  }
+  if (parts.size() > 3 || m.name.empty()) bad_value(flag, value, "expected [namespace/]name or Kind/namespace/name");
+  return m;
 }
 
 PodRef parse_pod(std::string_view flag, std::string_view value) {
@@ -484,6 +527,7 @@ void FlowFilter::Impl::set(bool negated, const std::string& flag, const std::str
     case Family::HttpStatus: add_both(t, parse_status(flag, value), &Side::http_status); break;
     case Family::HttpPath: add_both(t, parse_regex(flag, value), &Side::http_path); break;
     case Family::HttpUrl: add_both(t, parse_regex(flag, value), &Side::http_url); break;
+    case Family::Policy: add_both(t, parse_policy(flag, value), &Side::policy); break;
     case Family::Since:
     case Family::Until: break;  // handled above
   }

@@ -46,6 +46,8 @@ struct FilterArg {
 // - traffic-direction: ingress, egress. node-name: a glob. tcp-flags: "SYN,ACK" (all set).
 // - http-method (any case), http-status ("200", or a prefix "5+"), http-path / http-url (regex,
 //   searched anywhere, in the URL's path / in the whole URL).
+// - policy: "[namespace/]name" or "Kind/namespace/name": flows whose policy verdict or drop
+//   names that policy (allowed_by / denied_by), L7 flows by their policy. No namespace: any.
 // - since / until: a duration before now ("5m", "1h30m") or a time (RFC 3339, "YYYY-MM-DDTHH:MM:SS",
 //   "YYYY-MM-DD"; UTC unless an offset is given). Bounds are inclusive; they cannot be negated.
 class FlowFilter {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cctype>
 
+#include "abi/drop_reasons.h"
 #include "common/error.h"
 #include "observe/flow_time.h"
 
@@ -47,7 +48,14 @@ std::string flow_type_text(const Flow& f) {
   }
   switch (f.kind) {
     case EventKind::Trace: return std::string(to_string(f.trace_point));
-    case EventKind::Drop: return drop_reason_text(f.drop_reason);
+    case EventKind::Drop: {
+      if (f.policies.empty()) return drop_reason_text(f.drop_reason);
+      // Name the cause, which Hubble cannot for a default deny.
+      std::string text = f.drop_reason == DROP_POLICY_DENIED ? "Policy denied by default" : drop_reason_text(f.drop_reason);
+      text += " (";
+      for (size_t i = 0; i < f.policies.size(); ++i) text += (i ? ", " : "") + to_string(f.policies[i]);
+      return text + ")";
+    }
     case EventKind::PolicyVerdict:
       return "policy-verdict:" + std::string(policy_match_type_name(f.policy_match_type)) + " " +
              std::string(to_string(f.direction));

@@ -20,6 +20,22 @@ std::string policy_list_key(const Flow& f) {
   return key + (allowed(f.verdict) ? "allowed_by" : "denied_by");
 }
 
+// Hubble's Policy {name, namespace, labels, kind} (labels as Cilium derives them), plus
+// pilus's rule_index and rule for the one rule that decided.
+json policy_to_json(const FlowPolicy& p) {
+  json j = {{"name", p.name}};
+  if (!p.namespace_name.empty()) j["namespace"] = p.namespace_name;
+  if (!p.kind.empty()) {
+    j["kind"] = p.kind;
+    json labels = {"k8s:io.cilium.k8s.policy.derived-from=" + p.kind, "k8s:io.cilium.k8s.policy.name=" + p.name};
+    if (!p.namespace_name.empty()) labels.push_back("k8s:io.cilium.k8s.policy.namespace=" + p.namespace_name);
+    j["labels"] = labels;
+  }
+  if (p.rule_index >= 0) j["rule_index"] = p.rule_index;
+  if (!p.rule.empty()) j["rule"] = p.rule;
+  return j;
+}
+
 json endpoint_to_json(const FlowEndpoint& ep) {
   json j = json::object();
   if (ep.endpoint_id != 0) j["ID"] = ep.endpoint_id;
@@ -167,7 +183,11 @@ json flow_to_json(const Flow& f) {
   if (f.direction != TrafficDirection::Unknown) j["traffic_direction"] = std::string(to_string(f.direction));
   if (f.policy_match_type != 0) j["policy_match_type"] = f.policy_match_type;
   if (f.ifindex != 0) j["interface"] = {{"index", f.ifindex}};
-  if (f.policy_name) {
+  if (!f.policies.empty()) {
+    json list = json::array();
+    for (const FlowPolicy& p : f.policies) list.push_back(policy_to_json(p));
+    j[policy_list_key(f)] = list;
+  } else if (f.policy_name) {
     json policy = json::object();
     if (size_t slash = f.policy_name->find('/'); slash != std::string::npos) {
       policy["namespace"] = f.policy_name->substr(0, slash);
@@ -268,9 +288,22 @@ Flow flow_from_json(const json& input) {
     if (!list) continue;
     if (!list->is_array()) fail("flow JSON: {} must be an array", key);
     if (list->empty()) continue;
-    std::string ns = get_string(list->front(), "namespace", key);
-    std::string name = get_string(list->front(), "name", key);
-    f.policy_name = ns.empty() ? name : ns + "/" + name;
+    // With kinds it is a list of causes (L3/L4 verdicts and drops); without, the L7 proxy's one policy.
+    if (get_string(list->front(), "kind", key).empty()) {
+      std::string ns = get_string(list->front(), "namespace", key);
+      std::string name = get_string(list->front(), "name", key);
+      f.policy_name = ns.empty() ? name : ns + "/" + name;
+      break;
+    }
+    for (const json& item : *list) {
+      FlowPolicy p;
+      p.kind = get_string(item, "kind", key);
+      p.namespace_name = get_string(item, "namespace", key);
+      p.name = get_string(item, "name", key);
+      p.rule = get_string(item, "rule", key);
+      if (member(item, "rule_index")) p.rule_index = static_cast<int>(get_uint(item, "rule_index", key, INT32_MAX));
+      f.policies.push_back(std::move(p));
+    }
     break;
   }
   f.summary = get_string(j, "Summary", "flow");

@@ -202,10 +202,39 @@ void cilium_default_deny(const Owner& owner, const CiliumRule& written, Directio
   if (!upstream) {
     std::string_view key = allow ? allow_key : deny_key;
     out.notes.push_back(fmt::format(
-        "{}: {}.{}: [] makes {} default-deny for the selected endpoints in pilus (traffic no policy allows is "
-        "dropped); upstream Cilium ignores an empty list and would not enforce it (there, write {}: [{{}}] for the "
-        "same effect)",
+        "{}: {}.{} is empty, which makes {} default-deny for the selected endpoints in pilus (traffic no policy "
+        "allows is dropped); upstream Cilium ignores an empty section and would not enforce it (there, write {}: "
+        "[{{}}] for the same effect)",
         owner.ref(), written.path, key, allow_key, key));
+  }
+}
+
+// Whether a selector names the reserved init identity ("reserved:init").
+bool names_init(const LabelSelector& s) {
+  for (const auto& l : s.match_labels)
+    if (l.source == identity::kSourceReserved && l.key == "init") return true;
+  for (const auto& r : s.match_expressions)
+    if (r.source == identity::kSourceReserved && r.key == "init") return true;
+  return false;
+}
+
+// Cilium gives endpoints identity init (5) until their labels are known; pilus knows every
+// pod's labels when it creates it, so no endpoint ever has it: say what such a rule means.
+void warn_init(const Owner& owner, const CiliumRule& written, ConvertedPolicy& out) {
+  if (names_init(written.endpoint_selector))
+    out.warnings.push_back(fmt::format(
+        "{}: {}.endpointSelector selects reserved:init, the identity of endpoints whose labels are not yet known; "
+        "pilus never gives an endpoint that identity, so this rule selects no endpoint",
+        owner.ref(), written.path));
+  for (const auto* section : {&written.ingress, &written.egress, &written.ingress_deny, &written.egress_deny}) {
+    if (!*section) continue;
+    for (const CiliumPeerRule& pr : **section)
+      for (const LabelSelector& sel : pr.endpoints)
+        if (names_init(sel))
+          out.warnings.push_back(fmt::format(
+              "{}: {}: a peer selects reserved:init (identity 5); pilus never gives an endpoint that identity, so "
+              "that peer matches no traffic",
+              owner.ref(), written.path));
   }
 }
 
@@ -222,6 +251,19 @@ void convert_cilium_policy(const CiliumPolicyCommon& p, std::string_view kind, b
     for (const Section& section : sections) convert_section(owner, written, section, clusterwide, out);
     cilium_default_deny(owner, written, Direction::kIngress, out);
     cilium_default_deny(owner, written, Direction::kEgress, out);
+    warn_init(owner, written, out);
+  }
+}
+
+// kubectl-style warnings for ports pilus accepts but cannot carry.
+void warn_sctp(const std::string& ref, ConvertedPolicy& out) {
+  for (const PolicyRule& r : out.rules) {
+    for (size_t j = 0; j < r.ports.size(); ++j) {
+      if (r.ports[j].protocol != Protocol::kSctp) continue;
+      out.warnings.push_back(fmt::format(
+          "{}: {}.ports[{}]: SCTP traffic is not supported by pilus: this port {} nothing (never TCP or UDP)",
+          ref, r.source_path, j, r.deny ? "denies" : "allows"));
+    }
   }
 }
 
@@ -236,10 +278,13 @@ ConvertedPolicy convert_policy(const manifest::Object& o) {
   ConvertedPolicy out;
   if (const auto* np = std::get_if<NetworkPolicy>(&o)) {
     convert_network_policy(*np, out);
+    warn_sctp(fmt::format("{} {}/{}", NetworkPolicy::kKind, np->ns, np->name), out);
   } else if (const auto* cnp = std::get_if<manifest::CiliumNetworkPolicy>(&o)) {
     convert_cilium_policy(*cnp, manifest::CiliumNetworkPolicy::kKind, false, out);
+    warn_sctp(fmt::format("{} {}/{}", manifest::CiliumNetworkPolicy::kKind, cnp->ns, cnp->name), out);
   } else if (const auto* ccnp = std::get_if<manifest::CiliumClusterwideNetworkPolicy>(&o)) {
     convert_cilium_policy(*ccnp, manifest::CiliumClusterwideNetworkPolicy::kKind, true, out);
+    warn_sctp(fmt::format("{} {}", manifest::CiliumClusterwideNetworkPolicy::kKind, ccnp->name), out);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -58,36 +59,35 @@ void range_blocks(uint32_t lo, uint32_t hi, uint8_t proto, std::vector<PortKey>&
 std::vector<uint8_t> protocols(Protocol p) {
   if (p == Protocol::kTcp) return {IPPROTO_TCP};
   if (p == Protocol::kUdp) return {IPPROTO_UDP};
+  if (p == Protocol::kSctp) return {};  // accepted with a warning; pilus carries no SCTP, so it allows nothing
   return {IPPROTO_TCP, IPPROTO_UDP};
 }
 
 bool protocol_matches(Protocol p, const std::string& proto) {
-  return p == Protocol::kAny || (p == Protocol::kTcp && proto == "TCP") || (p == Protocol::kUdp && proto == "UDP");
+  return (p == Protocol::kAny && (proto == "TCP" || proto == "UDP")) || (p == Protocol::kTcp && proto == "TCP") ||
+         (p == Protocol::kUdp && proto == "UDP");
 }
 
-// Port keys of one rule for one endpoint. Named ports resolve against
-// `named_port_owners`: the subject pod for ingress, every local pod for egress.
-std::vector<PortKey> port_keys(const PolicyRule& rule, const std::vector<const EndpointView*>& named_port_owners) {
+bool has_named_ports(const PolicyRule& rule) {
+  for (const auto& pr : rule.ports)
+    if (!pr.port_name.empty()) return true;
+  return false;
+}
+
+// Port keys of one rule's numbered ports, ranges and "all ports" (named ports excluded).
+std::vector<PortKey> numbered_port_keys(const PolicyRule& rule) {
   std::vector<PortKey> out;
   if (rule.ports.empty()) {
     out.push_back({0, 0, 0});
     return out;
   }
   for (const auto& pr : rule.ports) {
+    if (!pr.port_name.empty()) continue;
     if (pr.all_ports()) {
       if (pr.protocol == Protocol::kAny)
         out.push_back({0, 0, 0});
       else
         for (uint8_t proto : protocols(pr.protocol)) out.push_back({proto, 0, 0});
-      continue;
-    }
-    if (!pr.port_name.empty()) {
-      std::set<std::pair<uint8_t, uint16_t>> resolved;
-      for (const auto* ep : named_port_owners)
-        for (const auto& cp : ep->ports)
-          if (cp.name == pr.port_name && protocol_matches(pr.protocol, cp.protocol))
-            resolved.insert({cp.protocol == "UDP" ? IPPROTO_UDP : IPPROTO_TCP, cp.container_port});
-      for (const auto& [proto, port] : resolved) out.push_back({proto, port, 16});
       continue;
     }
     uint32_t hi = pr.end_port ? pr.end_port : pr.port;
@@ -96,10 +96,44 @@ std::vector<PortKey> port_keys(const PolicyRule& rule, const std::vector<const E
   return out;
 }
 
-policy_key make_key(uint16_t ep, uint8_t dir, uint32_t identity, const PortKey& pk) {
+// A rule's named ports as `owner` defines them (its containerPorts of that name and a
+// matching protocol); nothing for a pod without the name. Kubernetes' meaning: for
+// ingress the owner is the selected pod, for egress each destination pod.
+std::vector<PortKey> named_port_keys(const PolicyRule& rule, const EndpointView& owner) {
+  std::set<std::pair<uint8_t, uint16_t>> resolved;
+  for (const auto& pr : rule.ports) {
+    if (pr.port_name.empty()) continue;
+    for (const auto& cp : owner.ports)
+      if (cp.name == pr.port_name && protocol_matches(pr.protocol, cp.protocol))
+        resolved.insert({cp.protocol == "UDP" ? IPPROTO_UDP : IPPROTO_TCP, cp.container_port});
+  }
+  std::vector<PortKey> out;
+  for (const auto& [proto, port] : resolved) out.push_back({proto, port, 16});
+  return out;
+}
+
+// Whether a local pod is one of the rule's peers (for per-destination named ports).
+bool peer_matches(const PolicyRule& rule, const EndpointView& ep) {
+  if (rule.all_peers) return true;
+  for (const auto& peer : rule.peers) {
+    if (const auto* s = std::get_if<SelectorPeer>(&peer)) {
+      if (s->selector.matches(ep.labels)) return true;
+    } else if (const auto* c = std::get_if<CidrPeer>(&peer)) {
+      if (c->contains(ep.ip)) return true;
+    } else {
+      Entity e = std::get<EntityPeer>(peer).entity;
+      if (e == Entity::kAll || e == Entity::kCluster) return true;
+    }
+  }
+  return false;
+}
+
+policy_key make_key(uint16_t ep, uint8_t dir, uint32_t identity, const PortKey& pk,
+                    uint8_t peer_kind = POLICY_PEER_IDENTITY) {
   policy_key k{};
   k.endpoint_id = ep;
   k.direction = dir;
+  k.peer_kind = peer_kind;
   k.identity = identity;
   if (pk.protocol == 0) {
     k.prefixlen = POLICY_PREFIX_ANY_PROTO;
@@ -123,7 +157,8 @@ bool covers(const policy_key& outer, const policy_key& inner) {
 }
 
 bool same_scope(const policy_key& a, const policy_key& b) {
-  return a.endpoint_id == b.endpoint_id && a.direction == b.direction && a.identity == b.identity;
+  return a.endpoint_id == b.endpoint_id && a.direction == b.direction && a.peer_kind == b.peer_kind &&
+         a.identity == b.identity;
 }
 
 class PeerIdentities {
@@ -186,13 +221,57 @@ class PeerIdentities {
   const ResolverInput& in_;
 };
 
+// proxy-visibility: what the endpoint's policy allows on a visibility port goes through the
+// proxy instead, with an allow-everything HTTP rule, so each request becomes an L7 flow and
+// nothing more or less is allowed. Per peer scope, the entry the datapath's longest match
+// would find for TCP/port is copied to an exact key that redirects (a deny found there wins
+// and is left alone); a direction no policy enforces gets an "any peer" entry.
+void add_visibility(const ResolverInput& in, ResolvedPolicy& out) {
+  for (const auto& ep : in.endpoints) {
+    for (const auto& vis : ep.visibility) {
+      uint8_t dir = dir_code(vis.direction);
+      uint16_t flag = dir == METRIC_INGRESS ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
+      const policy_key target = make_key(ep.id, dir, 0, PortKey{IPPROTO_TCP, vis.port, 16});
+      std::map<std::pair<uint8_t, uint32_t>, const std::pair<const policy_key, ResolvedEntry>*> scopes;
+      for (const auto& kv : out.entries) {
+        const policy_key& k = kv.first;
+        if (k.endpoint_id != ep.id || k.direction != dir || k.peer_kind == POLICY_PEER_DEFAULT_DENY) continue;
+        policy_key t = target;
+        t.peer_kind = k.peer_kind;
+        t.identity = k.identity;
+        if (!covers(k, t)) continue;
+        auto& best = scopes[{k.peer_kind, k.identity}];
+        if (!best || k.prefixlen > best->first.prefixlen) best = &kv;
+      }
+      auto ep_it = out.endpoints.find(ep.id);
+      if (ep_it == out.endpoints.end() || !(ep_it->second.flags & flag))
+        scopes.try_emplace(std::pair<uint8_t, uint32_t>(POLICY_PEER_IDENTITY, 0), nullptr);
+      for (const auto& [scope, covering] : scopes) {
+        if (covering && (covering->second.value.flags & POLICY_F_DENY)) continue;
+        std::vector<size_t> rules = covering ? covering->second.rules : std::vector<size_t>{};
+        uint8_t match = covering ? covering->second.value.match_type : uint8_t(POLICY_MATCH_L4_ONLY);
+        policy_key t = target;
+        t.peer_kind = scope.first;
+        t.identity = scope.second;
+        auto [it, added] = out.entries.try_emplace(t);
+        ResolvedEntry& e = it->second;
+        if ((e.value.flags & POLICY_F_DENY) || e.value.proxy_port) continue;  // denied, or already proxied by L7 rules
+        if (added) {
+          e.rules = std::move(rules);
+          e.value.match_type = match;
+        }
+        e.rules.push_back(ep.visibility_rule);
+        e.value.proxy_port = htons(in.proxy_port);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 ResolvedPolicy resolve(const ResolverInput& in) {
   ResolvedPolicy out;
   PeerIdentities peers(in);
-  std::vector<const EndpointView*> all_endpoints;
-  for (const auto& ep : in.endpoints) all_endpoints.push_back(&ep);
 
   for (const auto& ep : in.endpoints) {
     EndpointPolicy& ep_policy = out.endpoints[ep.id];
@@ -207,24 +286,40 @@ ResolvedPolicy resolve(const ResolverInput& in) {
         ep_policy.egress_enforced_by.push_back(who);
       }
     }
-    std::vector<const EndpointView*> self = {&ep};
     for (size_t i = 0; i < in.rules.size(); i++) {
       const PolicyRule& rule = in.rules[i];
-      if (!rule.subject.matches(ep.labels)) continue;
-      auto ports = port_keys(rule, rule.direction == Direction::kIngress ? self : all_endpoints);
-      for (uint32_t identity : peers.of(rule)) {
-        for (const auto& pk : ports) {
-          ResolvedEntry& e = out.entries[make_key(ep.id, dir_code(rule.direction), identity, pk)];
-          bool was_deny = e.value.flags & POLICY_F_DENY;
-          if (rule.deny && !was_deny) {
-            // A deny takes the key over, and the credit for it.
-            e.value.flags |= POLICY_F_DENY;
-            e.value.rule_id = static_cast<uint32_t>(i);
-            e.rules = {i};
-          } else if (rule.deny == was_deny) {
-            if (e.rules.empty()) e.value.rule_id = static_cast<uint32_t>(i);
-            e.rules.push_back(i);
-          }
+      if (rule.visibility_only || !rule.subject.matches(ep.labels)) continue;
+      uint8_t dir = dir_code(rule.direction);
+      auto add = [&](const policy_key& key) {
+        ResolvedEntry& e = out.entries[key];
+        bool was_deny = e.value.flags & POLICY_F_DENY;
+        if (rule.deny && !was_deny) {
+          // A deny takes the key over, and the credit for it.
+          e.value.flags |= POLICY_F_DENY;
+          e.value.rule_id = static_cast<uint32_t>(i);
+          e.rules = {i};
+        } else if (rule.deny == was_deny) {
+          if (e.rules.empty()) e.value.rule_id = static_cast<uint32_t>(i);
+          e.rules.push_back(i);
+        }
+      };
+      auto ports = numbered_port_keys(rule);
+      bool named = has_named_ports(rule);
+      // Ingress: the selected pod's own named ports, for every peer identity.
+      if (named && rule.direction == Direction::kIngress) {
+        auto own = named_port_keys(rule, ep);
+        ports.insert(ports.end(), own.begin(), own.end());
+      }
+      if (!ports.empty())
+        for (uint32_t identity : peers.of(rule))
+          for (const auto& pk : ports) add(make_key(ep.id, dir, identity, pk));
+      // Egress: each destination pod's own named ports, keyed by that pod (pods with one
+      // identity may name different ports).
+      if (named && rule.direction == Direction::kEgress) {
+        for (const auto& dst : in.endpoints) {
+          if (!peer_matches(rule, dst)) continue;
+          for (const auto& pk : named_port_keys(rule, dst))
+            add(make_key(ep.id, dir, dst.id, pk, POLICY_PEER_ENDPOINT));
         }
       }
     }
@@ -246,7 +341,15 @@ ResolvedPolicy resolve(const ResolverInput& in) {
       }
     }
   }
-  for (auto& [k, e] : out.entries) e.value.match_type = policy_match_type_of(&k);
+  for (auto& [k, e] : out.entries) {
+    e.value.match_type = policy_match_type_of(&k);
+    if (k.peer_kind != POLICY_PEER_ENDPOINT) continue;
+    // Keyed by the destination pod, but a rule without peers is still L4-only.
+    bool l4_only = true;
+    for (size_t i : e.rules) l4_only = l4_only && in.rules[i].all_peers;
+    if (l4_only) e.value.match_type = POLICY_MATCH_L4_ONLY;
+    out.endpoints[k.endpoint_id].flags |= ENDPOINT_F_EGRESS_PER_PEER;
+  }
   // L7: an allow entry goes through the proxy when every rule behind it has
   // HTTP rules; one plain L4 allow for the same key lets everything through.
   if (in.proxy_port != 0) {
@@ -255,6 +358,29 @@ ResolvedPolicy resolve(const ResolverInput& in) {
       bool all_http = true;
       for (size_t i : e.rules) all_http = all_http && !in.rules[i].http.empty();
       if (all_http) e.value.proxy_port = htons(in.proxy_port);
+    }
+    add_visibility(in, out);
+  }
+  if (in.refs) {
+    for (auto& [k, e] : out.entries)
+      if (!e.rules.empty()) e.value.rule_id = in.refs->intern({ref_of(in.rules[e.rules.front()])});
+    // Default deny: which policies made each direction so, for POLICY_DENIED drop events.
+    for (const auto& ep : in.endpoints) {
+      for (Direction d : {Direction::kIngress, Direction::kEgress}) {
+        std::vector<PolicyRef> causes;
+        for (const auto& dd : in.default_deny) {
+          if (dd.direction != d || !dd.subject.matches(ep.labels)) continue;
+          PolicyRef ref = ref_of(dd);
+          if (std::find(causes.begin(), causes.end(), ref) == causes.end()) causes.push_back(std::move(ref));
+        }
+        if (causes.empty()) continue;
+        policy_key k{};
+        k.prefixlen = POLICY_PREFIX_ANY_PROTO;
+        k.endpoint_id = ep.id;
+        k.direction = dir_code(d);
+        k.peer_kind = POLICY_PEER_DEFAULT_DENY;
+        out.entries[k].value.rule_id = in.refs->intern(causes);
+      }
     }
   }
   return out;
@@ -274,7 +400,7 @@ const std::pair<const policy_key, ResolvedEntry>* longest_match(const ResolvedPo
 }  // namespace
 
 Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
-                 uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity) {
+                 uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity, uint16_t peer_endpoint) {
   policy_key probe{};
   probe.prefixlen = POLICY_PREFIX_FULL;
   probe.endpoint_id = endpoint_id;
@@ -283,6 +409,13 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
   probe.protocol = protocol;
   probe.dport = protocol == IPPROTO_ICMP ? 0 : htons(port);
   const auto* exact = longest_match(resolved, probe);
+  const std::pair<const policy_key, ResolvedEntry>* peer = nullptr;
+  if (peer_endpoint && direction == METRIC_EGRESS) {
+    probe.peer_kind = POLICY_PEER_ENDPOINT;
+    probe.identity = peer_endpoint;
+    peer = longest_match(resolved, probe);
+    probe.peer_kind = POLICY_PEER_IDENTITY;
+  }
   const std::pair<const policy_key, ResolvedEntry>* cidr = nullptr;
   if (peer_cidr_identity) {
     probe.identity = peer_cidr_identity;
@@ -291,7 +424,7 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
   probe.identity = 0;
   const auto* any = longest_match(resolved, probe);
   Verdict v;
-  for (const auto* m : {exact, cidr, any}) {
+  for (const auto* m : {exact, peer, cidr, any}) {
     if (m && (m->second.value.flags & POLICY_F_DENY)) {
       v.allowed = false;
       v.drop_reason = DROP_POLICY_DENY;
@@ -300,7 +433,7 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
       return v;
     }
   }
-  if (const auto* m = exact ? exact : cidr ? cidr : any) {
+  if (const auto* m = exact ? exact : peer ? peer : cidr ? cidr : any) {
     v.entry = &m->second;
     v.key = m->first;
     return v;
@@ -316,7 +449,8 @@ Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t d
 
 std::vector<const ResolvedEntry*> matching_entries(const ResolvedPolicy& resolved, uint16_t endpoint_id,
                                                    uint8_t direction, uint32_t peer_identity, uint8_t protocol,
-                                                   uint16_t port, uint32_t peer_cidr_identity) {
+                                                   uint16_t port, uint32_t peer_cidr_identity,
+                                                   uint16_t peer_endpoint) {
   policy_key probe{};
   probe.prefixlen = POLICY_PREFIX_FULL;
   probe.endpoint_id = endpoint_id;
@@ -329,6 +463,11 @@ std::vector<const ResolvedEntry*> matching_entries(const ResolvedPolicy& resolve
     if (const auto* m = longest_match(resolved, probe)) out.push_back(&m->second);
   };
   add(peer_identity);
+  if (peer_endpoint && direction == METRIC_EGRESS) {
+    probe.peer_kind = POLICY_PEER_ENDPOINT;
+    add(peer_endpoint);
+    probe.peer_kind = POLICY_PEER_IDENTITY;
+  }
   if (peer_cidr_identity) add(peer_cidr_identity);
   if (peer_identity) add(0);
   return out;

@@ -14,7 +14,9 @@
 #include "endpoint/ipv4.h"
 #include "identity/labels.h"
 #include "manifest/pod.h"
+#include "policy/policy_ref.h"
 #include "policy/policy_rule.h"
+#include "policy/proxy_visibility.h"
 
 namespace pilus::policy {
 
@@ -24,6 +26,11 @@ struct EndpointView {
   identity::LabelSet labels;
   endpoint::Ipv4 ip;
   std::vector<manifest::ContainerPort> ports;  // named ports resolve against these
+  // The proxy-visibility annotation: what it allows on these ports goes through the proxy,
+  // credited to ResolverInput::rules[visibility_rule] (a visibility-only rule whose one HTTP
+  // rule matches every request).
+  std::vector<VisibilityPort> visibility;
+  size_t visibility_rule = 0;
 };
 
 struct IdentityView {
@@ -43,6 +50,10 @@ struct ResolverInput {
   // The L7 proxy's port (host order): an allow entry made only of rules with
   // HTTP rules redirects to it. 0: no proxy, HTTP rules are enforced at L4 only.
   uint16_t proxy_port = 0;
+  // When set, entries carry stable references (rule_id) from this table, and every
+  // default-deny direction gets a POLICY_PEER_DEFAULT_DENY entry naming its policies.
+  // When null, rule_id is the index of the deciding rule (tests).
+  PolicyRefTable* refs = nullptr;
 };
 
 struct PolicyKeyLess {
@@ -51,7 +62,9 @@ struct PolicyKeyLess {
 
 struct ResolvedEntry {
   policy_entry value{};
-  std::vector<size_t> rules;  // indexes into ResolverInput::rules that produced it
+  // Indexes into ResolverInput::rules that produced it; the first decided (for a deny, the
+  // deny rule). Empty for POLICY_PEER_DEFAULT_DENY records.
+  std::vector<size_t> rules;
 };
 
 struct EndpointPolicy {
@@ -79,14 +92,18 @@ struct Verdict {
 };
 // peer_cidr_identity: the identity of the longest policy CIDR holding the
 // peer's address (0 when none), looked up between the exact and the "any" entry.
+// peer_endpoint: the destination's endpoint id when it is a local pod (egress: its
+// named ports), 0 otherwise.
 Verdict evaluate(const ResolvedPolicy& resolved, uint16_t endpoint_id, uint8_t direction, uint32_t peer_identity,
-                 uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity = 0);
+                 uint8_t protocol, uint16_t port, uint32_t peer_cidr_identity = 0, uint16_t peer_endpoint = 0);
 
-// The entries the datapath's three lookups find (exact peer, peer CIDR, any peer), each the
-// longest match, without deciding between them: the L7 proxy needs all of their rules.
+// The entries the datapath's lookups find (exact peer, destination endpoint, peer CIDR, any
+// peer), each the longest match, without deciding between them: the L7 proxy needs all of
+// their rules.
 std::vector<const ResolvedEntry*> matching_entries(const ResolvedPolicy& resolved, uint16_t endpoint_id,
                                                    uint8_t direction, uint32_t peer_identity, uint8_t protocol,
-                                                   uint16_t port, uint32_t peer_cidr_identity = 0);
+                                                   uint16_t port, uint32_t peer_cidr_identity = 0,
+                                                   uint16_t peer_endpoint = 0);
 
 std::string policy_name(const std::string& kind, const std::string& ns, const std::string& name);
 

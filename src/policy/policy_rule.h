@@ -52,7 +52,9 @@ inline std::optional<Entity> parse_entity(std::string_view name) {
   return std::nullopt;
 }
 
-enum class Protocol { kTcp, kUdp, kAny };
+// SCTP is accepted (Kubernetes and Cilium accept it) but pilus carries no SCTP: a port
+// with it matches nothing (never TCP or UDP), and apply warns.
+enum class Protocol { kTcp, kUdp, kAny, kSctp };
 
 inline std::string_view to_string(Protocol p) {
   switch (p) {
@@ -62,6 +64,8 @@ inline std::string_view to_string(Protocol p) {
       return "UDP";
     case Protocol::kAny:
       return "ANY";
+    case Protocol::kSctp:
+      return "SCTP";
   }
   return "?";
 }
@@ -154,6 +158,9 @@ struct PolicyRule {
   std::vector<HttpRule> http;   // non-empty only on allow rules, with TCP ports
   int rule_index = 0;           // position in its section: ingress[rule_index]
   std::string source_path;      // where it was written: "spec.ingress[0]", "specs[1].egress[2].toPorts[0]"
+  // Made from a pod's proxy-visibility annotation: never applied by subject, only named by
+  // the entries it sends to the proxy (see EndpointView::visibility).
+  bool visibility_only = false;
 
   bool operator==(const PolicyRule&) const = default;
 };
@@ -172,10 +179,12 @@ struct DefaultDeny {
 
 // Everything one policy object contributes, plus notes for `pilus apply` to print where
 // pilus's reading differs from what a user of upstream Cilium or Kubernetes might expect.
+// Warnings are for what pilus accepts but cannot honour (kubectl-style "Warning:" lines).
 struct ConvertedPolicy {
   std::vector<PolicyRule> rules;
   std::vector<DefaultDeny> default_deny;
   std::vector<std::string> notes;
+  std::vector<std::string> warnings;
 };
 
 }  // namespace pilus::policy

@@ -55,12 +55,13 @@ uint32_t L7Policy::cidr_identity(endpoint::Ipv4 ip) const {
 }
 
 void L7Policy::add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t direction, uint32_t peer,
-                             endpoint::Ipv4 peer_ip, uint16_t port) const {
+                             endpoint::Ipv4 peer_ip, uint16_t port, uint16_t peer_endpoint) const {
   ConnectionRules::Direction d;
   uint32_t cidr = cidr_identity(peer_ip);
   // L3/L4 first, as the datapath judges every packet: a deny, or no entry where the
   // direction is enforced, refuses the connection (fail closed, never allow-all).
-  policy::Verdict verdict = policy::evaluate(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port, cidr);
+  policy::Verdict verdict = policy::evaluate(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port, cidr,
+                                             peer_endpoint);
   if (!verdict.allowed) {
     d.denied = true;
     if (verdict.entry)
@@ -77,7 +78,8 @@ void L7Policy::add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t
     out.directions_.push_back(std::move(d));
     return;
   }
-  for (const auto* e : policy::matching_entries(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port, cidr)) {
+  for (const auto* e :
+       policy::matching_entries(resolved_, endpoint_id, direction, peer, IPPROTO_TCP, port, cidr, peer_endpoint)) {
     if (!e->value.proxy_port) {
       d.allow_all = true;  // a plain L4 allow covers this connection
       continue;
@@ -94,7 +96,8 @@ ConnectionRules L7Policy::for_connection(const ConnectionOrigin& o) const {
   if (o.server_endpoint)
     add_direction(out, o.server_endpoint, METRIC_INGRESS, o.client_identity, o.client_ip, o.server_port);
   if (o.client_endpoint)
-    add_direction(out, o.client_endpoint, METRIC_EGRESS, o.server_identity, o.server_ip, o.server_port);
+    add_direction(out, o.client_endpoint, METRIC_EGRESS, o.server_identity, o.server_ip, o.server_port,
+                  o.server_endpoint);
   return out;
 }
 

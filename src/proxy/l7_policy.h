@@ -71,7 +71,7 @@ class L7Policy {
  private:
   uint32_t cidr_identity(endpoint::Ipv4 ip) const;
   void add_direction(ConnectionRules& out, uint16_t endpoint_id, uint8_t direction, uint32_t peer,
-                     endpoint::Ipv4 peer_ip, uint16_t port) const;
+                     endpoint::Ipv4 peer_ip, uint16_t port, uint16_t peer_endpoint = 0) const;
 
   policy::ResolvedPolicy resolved_;
   std::vector<std::shared_ptr<const HttpRuleSet>> compiled_;  // by rule index; null without HTTP rules

@@ -37,6 +37,7 @@ policy_key policy_key_for(const Pod& pod, uint8_t dir, const PolicyMatch& m) {
   key.endpoint_id = pod.endpoint_id;
   key.direction = dir;
   key.identity = m.peer_identity;
+  key.peer_kind = m.peer_kind;
   if (!m.proto) {
     key.prefixlen = POLICY_PREFIX_ANY_PROTO;
     return key;
@@ -105,6 +106,7 @@ void DatapathTest::allow(const Pod& pod, uint8_t dir, const PolicyMatch& match) 
   policy_key key = policy_key_for(pod, dir, match);
   policy_entry entry{};
   entry.match_type = policy_match_type_of(&key);
+  entry.rule_id = match.rule_id;
   datapath_->policy().update(key, entry);
 }
 
@@ -113,7 +115,28 @@ void DatapathTest::deny(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
   policy_entry entry{};
   entry.flags = POLICY_F_DENY;
   entry.match_type = policy_match_type_of(&key);
+  entry.rule_id = match.rule_id;
   datapath_->policy().update(key, entry);
+}
+
+void DatapathTest::default_deny_ref(const Pod& pod, uint8_t dir, uint32_t ref) {
+  policy_key key{};
+  key.prefixlen = POLICY_PREFIX_ANY_PROTO;
+  key.endpoint_id = pod.endpoint_id;
+  key.direction = dir;
+  key.peer_kind = POLICY_PEER_DEFAULT_DENY;
+  policy_entry entry{};
+  entry.rule_id = ref;
+  datapath_->policy().update(key, entry);
+}
+
+void DatapathTest::add_endpoint_flags(const Pod& pod, uint16_t flags) {
+  auto endpoints = datapath_->endpoints();
+  endpoint_key key{ipv4_address(pod.ip)};
+  std::optional<endpoint_info> info = endpoints.lookup(key);
+  if (!info) fail("add_endpoint_flags: {} is not a seeded pod", pod.ip);
+  info->flags |= flags;
+  endpoints.update(key, *info);
 }
 
 void DatapathTest::revoke(const Pod& pod, uint8_t dir, const PolicyMatch& match) {

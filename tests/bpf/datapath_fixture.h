@@ -62,6 +62,8 @@ struct PolicyMatch {
   std::optional<uint8_t> proto;  // nullopt: any protocol and port
   uint16_t dport = 0;            // host order
   uint8_t port_bits = 16;        // leading bits of dport that must match: 16 exact, 0 any port
+  uint8_t peer_kind = POLICY_PEER_IDENTITY;  // POLICY_PEER_ENDPOINT: peer_identity is a destination endpoint id
+  uint32_t rule_id = 0;                      // the reference drop events carry
 };
 
 struct RunResult {
@@ -89,6 +91,10 @@ class DatapathTest : public ::testing::Test {
   void allow(const Pod& pod, uint8_t dir, const PolicyMatch& match);
   void deny(const Pod& pod, uint8_t dir, const PolicyMatch& match);
   void revoke(const Pod& pod, uint8_t dir, const PolicyMatch& match);
+  // The agent's record of which policies made a direction default deny (for drop events).
+  void default_deny_ref(const Pod& pod, uint8_t dir, uint32_t ref);
+  // ORs endpoint flags (e.g. ENDPOINT_F_EGRESS_PER_PEER) into the pod's endpoints entry.
+  void add_endpoint_flags(const Pod& pod, uint16_t flags);
 
   // `repeat` > 1 runs the program that many times on the same frame in one
   // kernel call; the result is the last run's. Throws TestRunRefused when the

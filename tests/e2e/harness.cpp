@@ -241,13 +241,17 @@ std::string PodManifest::yaml() const {
     y += "  labels:\n";
     for (const auto& [k, v] : labels) y += "    " + quoted(k) + ": " + quoted(v) + "\n";
   }
+  if (!annotations.empty()) {
+    y += "  annotations:\n";
+    for (const auto& [k, v] : annotations) y += "    " + quoted(k) + ": " + quoted(v) + "\n";
+  }
   y += "spec:\n  containers:\n  - name: main\n";
   if (!command.empty()) {
     y += "    command: [";
     for (size_t i = 0; i < command.size(); i++) y += (i ? ", " : "") + quoted(command[i]);
     y += "]\n";
   }
-  return y;
+  return y + extra_yaml;
 }
 
 std::string namespace_yaml(const std::string& name) {

@@ -71,6 +71,10 @@ struct PodManifest {
   std::string name;
   std::map<std::string, std::string> labels;
   std::vector<std::string> command;  // empty: the netns is left idle
+  std::map<std::string, std::string> annotations;
+  // Appended after the container as written: "    ports: [...]\n" (the container's),
+  // "  serviceAccountName: x\n" (the pod spec's).
+  std::string extra_yaml;
 
   std::string yaml() const;
 };

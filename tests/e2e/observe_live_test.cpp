@@ -156,8 +156,8 @@ spec:
     struct {
       double flows, lost, denied, other_drops;
     } t{metric_sum(text, "hubble_flows_processed_total"), metric_sum(text, "hubble_lost_events_total"),
-        metric_sum(text, "cilium_drop_count_total", {"reason=\"POLICY_DENIED\""}),
-        metric_sum(text, "cilium_drop_count_total") - metric_sum(text, "cilium_drop_count_total", {"reason=\"POLICY_DENIED\""})};
+        metric_sum(text, "cilium_drop_count_total", {"reason=\"Policy denied\""}),
+        metric_sum(text, "cilium_drop_count_total") - metric_sum(text, "cilium_drop_count_total", {"reason=\"Policy denied\""})};
     return t;
   };
   auto settle = [&] {

@@ -54,6 +54,7 @@ spec:
     if (from == "bad" && f["verdict"] == "DROPPED") {
       EXPECT_EQ(f["drop_reason_desc"], "POLICY_DENIED") << f.dump();
       EXPECT_EQ(f["traffic_direction"], "INGRESS") << f.dump();
+      EXPECT_EQ(f["ingress_denied_by"][0]["name"], "only-good") << f.dump();
       dropped_from_bad = true;
     }
   }
@@ -75,10 +76,11 @@ spec:
   for (const auto& line : json_lines(others.out))
     if (line.contains("flow")) EXPECT_NE(line["flow"]["verdict"], "DROPPED");
 
-  // The compact form reads like Hubble's.
+  // The compact form reads like Hubble's, and names the policy behind the default deny.
   CommandResult compact = agent().pilus({"observe", "--all", "--from-pod", ns() + "/bad", "--type", "drop"});
   ASSERT_EQ(compact.exit_code, 0) << compact.err;
-  EXPECT_THAT(compact.out, ::testing::HasSubstr("Policy denied DROPPED (TCP Flags: SYN)"));
+  EXPECT_THAT(compact.out, ::testing::HasSubstr("Policy denied by default (CiliumNetworkPolicy " + ns() +
+                                                "/only-good) DROPPED (TCP Flags: SYN)"));
 }
 
 TEST_F(ObserveFlows, BadFilterIsRefusedNamingTheFlag) {

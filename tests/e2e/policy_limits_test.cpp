@@ -117,11 +117,12 @@ spec:
   open.allow(frontend, backend, kAltTcpPort, "tcp");
   verify(open);  // still no policy: everything open
 
-  apply_ok(fill(kAllowHttp, {{"$NS", ns()}}));  // one entry fits
+  apply_ok(fill(kAllowHttp, {{"$NS", ns()}}));  // one allow and the default-deny record fit
   Matrix m;
   m.allow(frontend, backend, kTcpPort, "tcp").deny(frontend, backend, kAltTcpPort, "tcp");
   verify(m);
-  EXPECT_EQ(status()["policyMap"]["entries"], 1);
+  EXPECT_EQ(status()["policyMap"]["entries"], 2) << "the allow, and the record naming allow-http as the cause of "
+                                                    "backend's default deny (for drop events)";
   EXPECT_TRUE(status()["policyMap"]["lastRefusal"].is_null()) << "a later apply succeeded: the refusal is history";
 }
 

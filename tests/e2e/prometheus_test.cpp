@@ -86,7 +86,7 @@ spec:
   verify(m);
 
   PrometheusServer prometheus(agent().metrics_addr());
-  const std::string sample = "cilium_drop_count_total{reason=\"POLICY_DENIED\",direction=\"INGRESS\"}";
+  const std::string sample = "cilium_drop_count_total{reason=\"Policy denied\",direction=\"INGRESS\"}";
   std::optional<double> seen, up;
   double expected = 0;
   for (int i = 0; i < 60 && !(seen && *seen == expected && expected > 0); i++) {

@@ -42,6 +42,7 @@ struct EventSpec {
   uint8_t policy_match_type = 0;
   uint32_t ifindex = 42;
   uint64_t timestamp_ns = 5'000'000'000;
+  uint32_t policy_ref = 0;
 };
 
 // Builds the record the way bpf/lib/events.h fills it: addresses and ports in network byte order.
@@ -67,6 +68,7 @@ flow_event make_event(const EventSpec& s) {
   e.policy_match_type = s.policy_match_type;
   e.ifindex = s.ifindex;
   e.length = 74;
+  e.policy_ref = s.policy_ref;
   return e;
 }
 
@@ -85,6 +87,11 @@ class FakeResolver : public EndpointResolver {
   std::vector<std::string> labels_of(uint32_t identity) const override {
     auto it = labels.find(identity);
     return it == labels.end() ? std::vector<std::string>{} : it->second;
+  }
+  std::map<uint32_t, std::vector<FlowPolicy>> policies;
+  std::vector<FlowPolicy> policies_of(uint32_t ref) const override {
+    auto it = policies.find(ref);
+    return it == policies.end() ? std::vector<FlowPolicy>{} : it->second;
   }
 };
 
@@ -251,6 +258,25 @@ TEST_F(ObserveDecoder, PolicyVerdicts) {
   auto drop = decode(make_event({.type = EVENT_DROP, .reason = DROP_POLICY_DENY, .policy_match_type = POLICY_MATCH_L4_ONLY}));
   ASSERT_TRUE(drop);
   EXPECT_EQ(drop->policy_match_type, POLICY_MATCH_L4_ONLY) << "a deny rule's drop names the kind of entry";
+}
+
+// A policy drop names what the datapath's reference names: the policies of a default deny,
+// or the deny rule; other drops never look a reference up.
+TEST_F(ObserveDecoder, PolicyDropsNameTheirCause) {
+  resolver.policies[42] = {{"NetworkPolicy", "default", "allow-http", -1, ""}};
+  resolver.policies[43] = {{"CiliumNetworkPolicy", "default", "deny-ssh", 0, "spec.ingressDeny[0]"}};
+  auto f = decode(make_event({.type = EVENT_DROP, .reason = DROP_POLICY_DENIED, .dir = METRIC_INGRESS, .policy_ref = 42}));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->policies, resolver.policies[42]);
+  f = decode(make_event({.type = EVENT_DROP, .reason = DROP_POLICY_DENY, .dir = METRIC_INGRESS, .policy_ref = 43}));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->policies, resolver.policies[43]);
+  f = decode(make_event({.type = EVENT_DROP, .reason = DROP_CT_MAP_INSERTION_FAILED, .policy_ref = 42}));
+  ASSERT_TRUE(f);
+  EXPECT_TRUE(f->policies.empty());
+  f = decode(make_event({.type = EVENT_POLICY_VERDICT, .reason = 0, .policy_ref = 43}));
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->policies, resolver.policies[43]) << "an allowed verdict names its allow rule";
 }
 
 TEST_F(ObserveDecoder, TracePoints) {

@@ -84,6 +84,7 @@ std::vector<Flow> sample_flows() {
                      L4Protocol::Tcp, Verdict::Dropped, EventKind::Drop, TrafficDirection::Ingress, 3);
   denied.drop_reason = 133;
   denied.l4.tcp_flags.syn = true;
+  denied.policies = {{"NetworkPolicy", "default", "allow-http", -1, ""}};
   flows.push_back(denied);
   // ping: backend -> frontend ICMP echo, at 10:04
   Flow ping = flow("ping", backend(0), frontend(0), L4Protocol::Icmpv4, Verdict::Forwarded, EventKind::Trace,
@@ -95,6 +96,7 @@ std::vector<Flow> sample_flows() {
   Flow http = flow("http", frontend(41234), backend(80), L4Protocol::Tcp, Verdict::Forwarded, EventKind::L7,
                    TrafficDirection::Ingress, 5);
   http.http = HttpInfo{"RESPONSE", "GET", "http://backend/api/v1/items?x=1", "HTTP/1.1", 200, 1500};
+  http.policy_name = "default/allow-api";
   flows.push_back(http);
   // host: host -> backend:8080 forwarded to-host trace on another node, at 10:06
   FlowEndpoint host;
@@ -254,6 +256,18 @@ TEST(ObserveFilter, Http) {
   EXPECT_EQ(kept({{"http-path", "^/api/v[0-9]+/"}}), Names{"http"});
   EXPECT_EQ(kept({{"http-path", "x=1"}}), Names{}) << "the query is not part of the path";
   EXPECT_EQ(kept({{"http-url", "x=1"}}), Names{"http"});
+}
+
+// --policy: flows that name the policy (drop and verdict causes, and the L7 proxy's policy).
+TEST(ObserveFilter, Policy) {
+  EXPECT_EQ(kept({{"policy", "default/allow-http"}}), Names{"denied"});
+  EXPECT_EQ(kept({{"policy", "allow-http"}}), Names{"denied"}) << "no namespace: any";
+  EXPECT_EQ(kept({{"policy", "NetworkPolicy/default/allow-http"}}), Names{"denied"});
+  EXPECT_EQ(kept({{"policy", "CiliumNetworkPolicy/default/allow-http"}}), Names{});
+  EXPECT_EQ(kept({{"policy", "prod/allow-http"}}), Names{});
+  EXPECT_EQ(kept({{"policy", "default/allow-api"}}), Names{"http"});
+  EXPECT_EQ(kept({{"policy", "allow-http"}, {"policy", "allow-api"}}), (Names{"denied", "http"}));
+  EXPECT_THAT(error_of([] { FlowFilter::parse({{"policy", "a/b/c/d"}}); }), HasSubstr("--policy"));
 }
 
 TEST(ObserveFilter, SinceAndUntil) {

@@ -144,6 +144,29 @@ TEST(ObserveCompact, DroppedUdpWithReason) {
             "No route to the outside DROPPED (UDP)");
 }
 
+// A policy drop names its cause, which Hubble cannot for a default deny.
+TEST(ObserveCompact, PolicyDropsNameTheirCause) {
+  Flow f = dropped_udp();
+  f.policies = {{"NetworkPolicy", "default", "allow-http", -1, ""}, {"CiliumNetworkPolicy", "default", "lock", -1, ""}};
+  EXPECT_EQ(format_compact(f, utc()),
+            "Nov 24 10:01:02.123: default/frontend:5353 (ID:1234) <> default/backend:53 (ID:5678) "
+            "Policy denied by default (NetworkPolicy default/allow-http, CiliumNetworkPolicy default/lock) DROPPED (UDP)");
+  f.drop_reason = 181;
+  f.policies = {{"CiliumClusterwideNetworkPolicy", "", "guard", 0, "spec.ingressDeny[0]"}};
+  EXPECT_EQ(format_compact(f, utc()),
+            "Nov 24 10:01:02.123: default/frontend:5353 (ID:1234) <> default/backend:53 (ID:5678) "
+            "Policy denied by denylist (CiliumClusterwideNetworkPolicy guard spec.ingressDeny[0]) DROPPED (UDP)");
+  json j = flow_to_json(f);
+  EXPECT_EQ(j["ingress_denied_by"],
+            (json::array({{{"name", "guard"},
+                           {"kind", "CiliumClusterwideNetworkPolicy"},
+                           {"labels", {"k8s:io.cilium.k8s.policy.derived-from=CiliumClusterwideNetworkPolicy",
+                                       "k8s:io.cilium.k8s.policy.name=guard"}},
+                           {"rule_index", 0},
+                           {"rule", "spec.ingressDeny[0]"}}})));
+  EXPECT_EQ(flow_from_json(j), f) << "reads back whole, so the CLI renders the same line";
+}
+
 TEST(ObserveCompact, IcmpEcho) {
   EXPECT_EQ(format_compact(icmp_echo(), utc()),
             "Nov 24 10:01:02.123: default/frontend (ID:1234) -> default/backend (ID:5678) "

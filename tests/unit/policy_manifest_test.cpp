@@ -12,6 +12,7 @@
 #include "manifest/object.h"
 #include "policy/policy_conversion.h"
 #include "policy/policy_rule.h"
+#include "policy/proxy_visibility.h"
 #include "example_manifests.h"
 
 namespace pilus::policy {
@@ -177,10 +178,10 @@ TEST(PolicySeed, DefaultDenyAndAllowBackendToDb) {
   EXPECT_FALSE(deny.default_deny[0].subject.matches(pod({{"app", "anything"}}, "prod")));
   // ...and apply says upstream Cilium would not enforce it.
   ASSERT_EQ(deny.notes.size(), 2u);
-  EXPECT_THAT(deny.notes[0], HasSubstr("CiliumNetworkPolicy default/default-deny: spec.ingress: []"));
-  EXPECT_THAT(deny.notes[0], HasSubstr("upstream Cilium ignores an empty list"));
+  EXPECT_THAT(deny.notes[0], HasSubstr("CiliumNetworkPolicy default/default-deny: spec.ingress is empty"));
+  EXPECT_THAT(deny.notes[0], HasSubstr("upstream Cilium ignores an empty section"));
   EXPECT_THAT(deny.notes[0], HasSubstr("ingress: [{}]"));
-  EXPECT_THAT(deny.notes[1], HasSubstr("spec.egress: []"));
+  EXPECT_THAT(deny.notes[1], HasSubstr("spec.egress is empty"));
 
   ConvertedPolicy db = convert_policy(objects[1]);
   ASSERT_EQ(db.rules.size(), 1u);
@@ -387,8 +388,6 @@ TEST(NetworkPolicy, Errors) {
             where + "spec.ingress[0].ports[0].endPort: needs \"port\" to be set (the first port of the range)");
   EXPECT_EQ(ingress("ports: [{port: http, endPort: 80}]"),
             where + "spec.ingress[0].ports[0].endPort: cannot be used with a named port (\"http\")");
-  EXPECT_EQ(ingress("ports: [{port: 80, protocol: SCTP}]"),
-            where + "spec.ingress[0].ports[0].protocol: SCTP is not supported by pilus (use TCP or UDP)");
   EXPECT_EQ(ingress("ports: [{port: 80, protocol: tcp}]"),
             where + "spec.ingress[0].ports[0].protocol: must be one of TCP, UDP, SCTP, got \"tcp\"");
   EXPECT_EQ(parse_error(kNp + "  policyTypes: [Ingress, Ingress]\n"),
@@ -582,6 +581,84 @@ TEST(CiliumPolicy, DenySectionsAndDefaultDeny) {
   EXPECT_TRUE(c.notes.empty());
 }
 
+// `egress:` with no value (Cilium's deny-all examples), `egress: []` and `egress: [{}]` all put
+// the selected endpoints in default deny for that direction; the first two with a note that
+// upstream Cilium would not enforce them.
+TEST(CiliumPolicy, PresentButEmptySectionsAreDefaultDeny) {
+  for (const std::string section : {"egress:\n", "egress: []\n", "egress:\n  - {}\n", "ingress:\n", "ingressDeny:\n"}) {
+    ConvertedPolicy c = convert_yaml(kCnp + "  " + section);
+    EXPECT_TRUE(c.rules.empty()) << section;
+    ASSERT_EQ(c.default_deny.size(), 1u) << section;
+    EXPECT_EQ(c.default_deny[0].direction, section.find("egress") != std::string::npos ? Direction::kEgress
+                                                                                      : Direction::kIngress);
+    ASSERT_EQ(c.notes.size(), 1u) << section;
+    if (section.find("{}") == std::string::npos) {
+      EXPECT_THAT(c.notes[0], HasSubstr("upstream Cilium ignores an empty section")) << section;
+    }
+  }
+  // In a NetworkPolicy an empty `ingress:` is absent (Kubernetes decodes null so), and
+  // `ingress: [{}]` allows everything.
+  ConvertedPolicy np = convert_yaml(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  ingress:
+  egress:
+  - {}
+)");
+  ASSERT_EQ(np.rules.size(), 1u);
+  EXPECT_TRUE(np.rules[0].all_peers);
+  ASSERT_EQ(np.default_deny.size(), 1u);
+  EXPECT_EQ(np.default_deny[0].direction, Direction::kEgress);
+}
+
+TEST(Policy, SctpIsAcceptedWithAWarning) {
+  ConvertedPolicy c = convert_yaml(kCnp + "  ingress:\n  - toPorts:\n    - ports: [{port: \"80\", protocol: SCTP}]\n");
+  ASSERT_EQ(c.rules.size(), 1u);
+  EXPECT_EQ(c.rules[0].ports[0].protocol, Protocol::kSctp);
+  EXPECT_THAT(c.warnings, ElementsAre("CiliumNetworkPolicy shop/cnp: spec.ingress[0].toPorts[0].ports[0]: SCTP traffic "
+                                      "is not supported by pilus: this port allows nothing (never TCP or UDP)"));
+  c = convert_yaml(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: np}
+spec:
+  podSelector: {}
+  egress:
+  - ports: [{port: 5000, protocol: SCTP}, {port: 53, protocol: UDP}]
+)");
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_THAT(c.warnings[0], HasSubstr("NetworkPolicy default/np: spec.egress[0].ports[0]: SCTP"));
+}
+
+TEST(CiliumPolicy, ReservedInitIsAcceptedWithAWarning) {
+  ConvertedPolicy c = convert_yaml(R"(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: init, namespace: shop}
+specs:
+- endpointSelector:
+    matchLabels:
+      "reserved:init": ""
+  ingress:
+  - fromEntities: [host]
+)");
+  ASSERT_EQ(c.rules.size(), 1u);
+  EXPECT_EQ(c.rules[0].subject.to_string(), "reserved:init,k8s:io.kubernetes.pod.namespace=shop");
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_THAT(c.warnings[0], HasSubstr("selects reserved:init"));
+  EXPECT_THAT(c.warnings[0], HasSubstr("selects no endpoint"));
+}
+
+TEST(Policy, ProxyVisibilityAnnotation) {
+  EXPECT_EQ(parse_proxy_visibility("<Ingress/80/TCP/HTTP>, <Egress/8080/TCP/HTTP>"),
+            (std::vector<VisibilityPort>{{Direction::kIngress, 80}, {Direction::kEgress, 8080}}));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("<Egress/53/UDP/DNS>"); }), HasSubstr("HTTP over TCP only"));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("Ingress/80/TCP/HTTP"); }), HasSubstr("<Direction/Port/Protocol/L7Protocol>"));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("<Ingress/http/TCP/HTTP>"); }), HasSubstr("port must be a number"));
+  EXPECT_THAT(error_of([] { parse_proxy_visibility("<Inbound/80/TCP/HTTP>"); }), HasSubstr("Ingress or Egress"));
+}
+
 TEST(CiliumPolicy, SpecsList) {
   ConvertedPolicy c = convert_yaml(R"(apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -604,7 +681,7 @@ specs:
   ASSERT_EQ(c.default_deny.size(), 3u);
   EXPECT_EQ(c.default_deny[2].reason, "specs[1].ingress is present");
   ASSERT_EQ(c.notes.size(), 1u);
-  EXPECT_THAT(c.notes[0], HasSubstr("specs[1].ingress: []"));
+  EXPECT_THAT(c.notes[0], HasSubstr("specs[1].ingress is empty"));
 
   Object o = parse_one(with(kCnp, "spec:\n  endpointSelector:\n    matchLabels:\n      app: api\n",
                             "specs:\n- endpointSelector: {}\n"));
@@ -654,8 +731,6 @@ TEST(CiliumPolicy, Errors) {
   EXPECT_EQ(port("{protocol: TCP}"), where + "missing required field \"spec.ingress[0].toPorts[0].ports[0].port\"");
   EXPECT_EQ(port("{port: \"90\", endPort: 80}"),
             where + "spec.ingress[0].toPorts[0].ports[0].endPort: must be at least port 90, got 80");
-  EXPECT_EQ(port("{port: \"80\", protocol: SCTP}"),
-            where + "spec.ingress[0].toPorts[0].ports[0].protocol: SCTP is not supported by pilus (use TCP, UDP or ANY)");
   EXPECT_EQ(port("{port: \"80\", protocol: ICMP}"),
             where + "spec.ingress[0].toPorts[0].ports[0].protocol: must be one of TCP, UDP, ANY, SCTP, got \"ICMP\"");
   EXPECT_EQ(ingress("toPorts: [{ports: []}]"), where + "spec.ingress[0].toPorts[0].ports: must list at least one port");

@@ -79,6 +79,7 @@ class Node {
       in_.rules.insert(in_.rules.end(), c.rules.begin(), c.rules.end());
       in_.default_deny.insert(in_.default_deny.end(), c.default_deny.begin(), c.default_deny.end());
       notes_.insert(notes_.end(), c.notes.begin(), c.notes.end());
+      warnings_.insert(warnings_.end(), c.warnings.begin(), c.warnings.end());
     }
   }
 
@@ -124,8 +125,8 @@ class Node {
     return verdict_with_cidr(to, kIn, identity, cidr_identity_of(endpoint::parse_ipv4(ip)), proto, port);
   }
   std::string verdict_with_cidr(const PodRef& local, uint8_t direction, uint32_t peer, uint32_t peer_cidr,
-                                uint8_t proto, uint16_t port) const {
-    Verdict v = evaluate(resolved_, local.endpoint, direction, peer, proto, port, peer_cidr);
+                                uint8_t proto, uint16_t port, uint16_t peer_endpoint = 0) const {
+    Verdict v = evaluate(resolved_, local.endpoint, direction, peer, proto, port, peer_cidr, peer_endpoint);
     std::string out = v.allowed ? "ALLOWED" : "DENIED";
     if (!v.allowed) {
       out += v.drop_reason == DROP_POLICY_DENY     ? " POLICY_DENY"
@@ -133,7 +134,7 @@ class Node {
                                                    : " reason " + std::to_string(v.drop_reason);
     }
     if (v.entry) {
-      const PolicyRule& r = in_.rules.at(v.entry->value.rule_id);
+      const PolicyRule& r = in_.rules.at(v.entry->rules.front());
       out += " by " + policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
     } else if (v.allowed) {
       out += " (no entry)";
@@ -146,10 +147,29 @@ class Node {
   std::string egress(const PodRef& from, uint32_t to, uint8_t proto, uint16_t port) const {
     return verdict(from, kOut, to, proto, port);
   }
+  // Egress towards a local pod, as the datapath sees it: its identity, its address's CIDR
+  // identity and its endpoint (named ports resolve on it).
+  std::string egress_to(const PodRef& from, const PodRef& to, uint8_t proto, uint16_t port) const {
+    return verdict_with_cidr(from, kOut, to.identity, cidr_identity_of(to.ip), proto, port, to.endpoint);
+  }
 
   const ResolverInput& input() const { return in_; }
+  const ResolvedPolicy& resolved() const { return resolved_; }
   void set_proxy_port(uint16_t port) { in_.proxy_port = port; }
+  void set_refs(PolicyRefTable* refs) { in_.refs = refs; }
+  // As the agent does for a pod's proxy-visibility annotation.
+  void add_visibility(const PodRef& pod, std::vector<VisibilityPort> ports) {
+    PolicyRule rule;
+    rule.policy_kind = "Pod";
+    rule.policy_name = "p";
+    rule.visibility_only = true;
+    rule.http = {HttpRule{}};
+    for (auto& ep : in_.endpoints)
+      if (ep.id == pod.endpoint) ep.visibility = ports, ep.visibility_rule = in_.rules.size();
+    in_.rules.push_back(std::move(rule));
+  }
   const std::vector<std::string>& notes() const { return notes_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   PodRef identity_for(const std::map<std::string, std::string>& labels, const std::string& ns) {
@@ -164,7 +184,7 @@ class Node {
   ResolverInput in_;
   ResolvedPolicy resolved_;
   std::map<std::string, std::map<std::string, std::string>> namespace_labels_;
-  std::vector<std::string> notes_;
+  std::vector<std::string> notes_, warnings_;
   uint16_t next_endpoint_ = 1;
   uint32_t next_identity_ = IDENTITY_FIRST_POD;
 };
@@ -319,11 +339,138 @@ spec:
   EXPECT_DEFAULT_DENIED(node.ingress(web_b, client.identity, kTcp, 9100));
   EXPECT_DEFAULT_DENIED(node.ingress(web_a, client.identity, kUdp, 8080)) << "http is a TCP port";
 
-  // Egress named ports resolve against the pods that own them (any local pod): dns is 53/UDP.
-  EXPECT_EQ(node.egress(web_a, client.identity, kUdp, 53), "ALLOWED by CiliumNetworkPolicy default/named-egress spec.egress[0].toPorts[0]");
-  EXPECT_EQ(node.egress(web_a, IDENTITY_WORLD, kUdp, 53), "ALLOWED by CiliumNetworkPolicy default/named-egress spec.egress[0].toPorts[0]");
-  EXPECT_DEFAULT_DENIED(node.egress(web_a, client.identity, kTcp, 53));
-  EXPECT_DEFAULT_DENIED(node.egress(web_b, client.identity, kUdp, 54));
+  // Egress named ports resolve on each destination pod: dns is 53/UDP on client only.
+  EXPECT_EQ(node.egress_to(web_a, client, kUdp, 53),
+            "ALLOWED by CiliumNetworkPolicy default/named-egress spec.egress[0].toPorts[0]");
+  EXPECT_DEFAULT_DENIED(node.egress_to(web_a, web_b, kUdp, 53)) << "web-b has no port named dns";
+  EXPECT_DEFAULT_DENIED(node.egress(web_a, IDENTITY_WORLD, kUdp, 53)) << "the world has no named ports";
+  EXPECT_DEFAULT_DENIED(node.egress_to(web_a, client, kTcp, 53));
+  EXPECT_DEFAULT_DENIED(node.egress_to(web_b, client, kUdp, 54));
+}
+
+// proxy-visibility: allowed traffic on the port goes through the proxy with an allow-all HTTP
+// rule; nothing more is allowed, denied traffic stays denied, other ports stay off the proxy.
+TEST(PolicyResolver, ProxyVisibilityRedirectsWhatIsAllowedAndNothingMore) {
+  Node node;
+  PodRef server = node.pod("10.244.1.10", {{"app", "server"}});
+  PodRef client = node.pod("10.244.1.11", {{"app", "client"}});
+  PodRef other = node.pod("10.244.1.12", {{"app", "other"}});
+  PodRef open = node.pod("10.244.1.13", {{"app", "open"}});
+  node.apply(R"yaml(apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: server-from-client}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+)yaml");
+  node.set_proxy_port(15001);
+  node.add_visibility(server, {{Direction::kIngress, 80}});
+  node.add_visibility(open, {{Direction::kIngress, 80}});
+  const ResolvedPolicy& r = node.resolve();
+  Verdict v = evaluate(r, server.endpoint, kIn, client.identity, kTcp, 80);
+  ASSERT_TRUE(v.allowed && v.entry);
+  EXPECT_EQ(ntohs(v.entry->value.proxy_port), 15001);
+  EXPECT_TRUE(node.input().rules.at(v.entry->rules.back()).visibility_only);
+  v = evaluate(r, server.endpoint, kIn, client.identity, kTcp, 81);
+  ASSERT_TRUE(v.allowed && v.entry);
+  EXPECT_EQ(v.entry->value.proxy_port, 0) << "other ports stay off the proxy";
+  EXPECT_DEFAULT_DENIED(node.ingress(server, other.identity, kTcp, 80)) << "visibility allows nothing new";
+  // A pod no policy selects: every peer on 80 goes through the proxy, and stays allowed.
+  v = evaluate(r, open.endpoint, kIn, other.identity, kTcp, 80);
+  ASSERT_TRUE(v.allowed && v.entry);
+  EXPECT_EQ(ntohs(v.entry->value.proxy_port), 15001);
+  EXPECT_EQ(r.endpoints.at(open.endpoint).flags & ENDPOINT_F_INGRESS_ENFORCED, 0);
+}
+
+// The conformance case: a policy selecting every pod of the namespace with egress ports
+// [{port: web}] allows, per destination, that destination's port named web and nothing else,
+// even between pods sharing one identity.
+TEST(PolicyResolver, EgressNamedPortResolvesPerDestinationPod) {
+  Node node;
+  PodRef client = node.pod("10.244.1.10", {{"app", "client"}});
+  PodRef web81 = node.pod("10.244.1.11", {{"app", "server"}}, "default", {{"web", 81, "TCP"}});
+  PodRef web80 = node.pod("10.244.1.12", {{"app", "server"}}, "default", {{"web", 80, "TCP"}, {"alt", 81, "TCP"}});
+  PodRef none = node.pod("10.244.1.13", {{"app", "other"}}, "default", {{"http", 80, "TCP"}});
+  PodRef udp = node.pod("10.244.1.14", {{"app", "other"}, {"p", "udp"}}, "default", {{"web", 80, "UDP"}});
+  ASSERT_EQ(web81.identity, web80.identity) << "same labels, one identity";
+  node.apply(R"yaml(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: egress-web}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - ports: [{port: web}]
+)yaml");
+  node.resolve();
+  EXPECT_EQ(node.egress_to(client, web81, kTcp, 81), "ALLOWED by NetworkPolicy default/egress-web spec.egress[0]");
+  EXPECT_DEFAULT_DENIED(node.egress_to(client, web81, kTcp, 80)) << "80 is not web on this pod";
+  EXPECT_EQ(node.egress_to(client, web80, kTcp, 80), "ALLOWED by NetworkPolicy default/egress-web spec.egress[0]");
+  EXPECT_DEFAULT_DENIED(node.egress_to(client, web80, kTcp, 81)) << "81 is alt here, though web on a same-identity pod";
+  EXPECT_DEFAULT_DENIED(node.egress_to(client, none, kTcp, 80)) << "no port named web";
+  EXPECT_DEFAULT_DENIED(node.egress_to(client, udp, kUdp, 80)) << "web is UDP there; the rule's protocol is TCP";
+  EXPECT_DEFAULT_DENIED(node.egress_to(client, udp, kTcp, 80));
+  // The datapath looks these entries up only for endpoints flagged to have them.
+  EXPECT_TRUE(node.resolved().endpoints.at(client.endpoint).flags & ENDPOINT_F_EGRESS_PER_PEER);
+}
+
+// protocol: SCTP is accepted with a warning and allows nothing, never TCP or UDP.
+TEST(PolicyResolver, SctpPortAllowsNothing) {
+  Node node;
+  PodRef server = node.pod("10.244.1.10", {{"app", "server"}});
+  PodRef client = node.pod("10.244.1.11", {{"app", "client"}});
+  node.apply(R"yaml(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: sctp}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - ports: [{port: 80, protocol: SCTP}]
+)yaml");
+  node.resolve();
+  EXPECT_DEFAULT_DENIED(node.ingress(server, client.identity, kTcp, 80));
+  EXPECT_DEFAULT_DENIED(node.ingress(server, client.identity, kUdp, 80));
+  EXPECT_THAT(node.warnings(), ::testing::ElementsAre(HasSubstr("SCTP traffic is not supported by pilus")));
+}
+
+// With a reference table, every entry names its rule stably and each default-deny direction
+// names the policies that made it so (for drop events).
+TEST(PolicyResolver, EntriesCarryStableReferences) {
+  Node node;
+  PodRef backend = node.pod("10.244.1.10", {{"app", "backend"}});
+  node.pod("10.244.1.11", {{"app", "frontend"}});
+  node.apply(kAllowHttp);
+  PolicyRefTable refs;
+  node.set_refs(&refs);
+  const ResolvedPolicy& r = node.resolve();
+  bool saw_rule = false, saw_default = false;
+  for (const auto& [k, e] : r.entries) {
+    std::vector<PolicyRef> named = refs.lookup(e.value.rule_id);
+    ASSERT_EQ(named.size(), 1u);
+    EXPECT_EQ(named[0].name, "allow-http");
+    if (k.peer_kind == POLICY_PEER_DEFAULT_DENY) {
+      saw_default = true;
+      EXPECT_EQ(k.endpoint_id, backend.endpoint);
+      EXPECT_EQ(named[0].rule_index, -1);
+      EXPECT_EQ(to_string(named[0]), "NetworkPolicy default/allow-http");
+    } else {
+      saw_rule = true;
+      EXPECT_EQ(to_string(named[0]), "NetworkPolicy default/allow-http spec.ingress[0]");
+    }
+  }
+  EXPECT_TRUE(saw_rule && saw_default);
+  // The same content gets the same id again; different content another.
+  policy_key dd{};
+  dd.prefixlen = POLICY_PREFIX_ANY_PROTO;
+  dd.endpoint_id = backend.endpoint;
+  dd.direction = kIn;
+  dd.peer_kind = POLICY_PEER_DEFAULT_DENY;
+  ASSERT_TRUE(node.resolve().entries.count(dd));
+  EXPECT_EQ(node.resolved().entries.at(dd).value.rule_id,
+            refs.intern({PolicyRef{"NetworkPolicy", "default", "allow-http", -1, ""}}));
+  EXPECT_NE(refs.intern({PolicyRef{"NetworkPolicy", "default", "a", -1, ""}}),
+            refs.intern({PolicyRef{"NetworkPolicy", "default", "b", -1, ""}}));
 }
 
 TEST(PolicyResolver, AnyProtocolCoversTcpAndUdpButNotIcmp) {
