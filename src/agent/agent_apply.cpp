@@ -101,7 +101,8 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
       if (manifest::is_namespaced_kind(doc.kind) && !known_ns.count(doc.ns()))
         fail("{}: metadata.namespace: namespace \"{}\" not found; apply a Namespace manifest first (or in the same file)",
              doc.describe(), doc.ns());
-      converted[policy_key_of(doc)] = policy::convert_policy(obj);
+      auto& c = converted[policy_key_of(doc)] = policy::convert_policy(obj);
+      for (const auto& w : c.warnings) warnings.push_back(w);
     }
   plan_services(objects);
   if (new_pods > ipam_.available())
@@ -207,13 +208,12 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
       if (const auto* svc = std::get_if<manifest::Service>(&obj))
         apply_service(doc, *svc, results, [&undo](std::function<void()> step) { undo.add(std::move(step)); });
 
-    nlohmann::json notes = nlohmann::json::array(), warnings = nlohmann::json::array();
+    nlohmann::json notes = nlohmann::json::array();
     for (const auto& [doc, obj] : objects) {
       if (!policy::is_policy(obj)) continue;
       const std::string key = policy_key_of(doc);
       const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
       for (const auto& n : converted[key].notes) notes.push_back(n);
-      for (const auto& w : converted[key].warnings) warnings.push_back(w);
       auto it = policies_.find(key);
       if (it != policies_.end() && it->second.doc.body == doc.body) {
         results.push_back(result(doc.kind, ns, doc.name(), "unchanged"));
@@ -247,7 +247,6 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
     policy_map_refusal_.clear();  // status reports a refusal only until an apply succeeds
     nlohmann::json response = {{"results", results}, {"warnings", warnings}};
     if (!notes.empty()) response["notes"] = notes;
-    if (!warnings.empty()) response["warnings"] = warnings;
     return response;
   } catch (...) {
     // Nothing of this apply was committed but the pod-networks records: what was staged is
