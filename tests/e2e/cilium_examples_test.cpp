@@ -271,6 +271,51 @@ TEST_F(CiliumExamples, ProxyVisibilityShowsHttpWithoutEnforcing) {
   EXPECT_THAT(flows, HasSubstr("http-request FORWARDED")) << "the request went through the proxy";
 }
 
+// L7 HTTP: method, path and header rules judged per request by the proxy (403 with
+// "Access denied"), the rest forwarded to the server; a pod the rule does not name is
+// dropped at L3/L4 before any HTTP.
+TEST_F(CiliumExamples, L7HttpRulesJudgeEachRequest) {
+  PodManifest shop{ns(), "shop", {{"app", "shop"}}, {"python3", "-m", "http.server", "80", "--bind", "0.0.0.0"}};
+  agent().apply(join_pods({shop, idle_pod("storefront", {{"app", "storefront"}}), idle_pod("other")}));
+  ASSERT_TRUE([&] {
+    for (int attempt = 0; attempt < 100; attempt++, std::this_thread::sleep_for(100ms)) {
+      CommandResult r = agent().run_in_pod(ns(), "shop", {"ss", "-Hltn", "sport = :80"});
+      if (r.ok() && !r.out.empty()) return true;
+    }
+    return false;
+  }()) << "the shop never listened";
+  apply_ok(fill(manifest("l7-http.yaml"), {{"$NS", ns()}}));
+  const std::string base = "http://" + agent().pod_ip(ns(), "shop");
+  // "CODE BODY-START" of one request from a pod.
+  auto request = [&](const std::string& from, const std::vector<std::string>& curl_args) {
+    std::vector<std::string> argv = {"curl", "-s", "-m", "5", "-w", "\n%{http_code}"};
+    argv.insert(argv.end(), curl_args.begin(), curl_args.end());
+    CommandResult r = agent().run_in_pod(ns(), from, argv);
+    size_t nl = r.out.rfind('\n');
+    return nl == std::string::npos ? r.describe() : r.out.substr(nl + 1) + " " + r.out.substr(0, nl);
+  };
+  // Forwarded: the server's own answers (http.server: 404 for a missing file, 501 for POST).
+  EXPECT_THAT(request("storefront", {base + "/catalog/shoes"}), ::testing::StartsWith("404"));
+  EXPECT_THAT(request("storefront", {"-X", "POST", "-H", "X-Cart: 42", base + "/orders"}),
+              ::testing::StartsWith("501"));
+  // Denied by the proxy, each with its 403.
+  EXPECT_THAT(request("storefront", {base + "/admin"}), ::testing::StartsWith("403 Access denied"));
+  EXPECT_THAT(request("storefront", {"-X", "POST", base + "/orders"}), ::testing::StartsWith("403 Access denied"));
+  EXPECT_THAT(request("storefront", {"-X", "DELETE", base + "/catalog/shoes"}),
+              ::testing::StartsWith("403 Access denied"));
+  // Not the storefront: no HTTP at all (dropped at L3/L4, with the drop as evidence).
+  // The storefront's answered requests above are the positive control on this server.
+  const Peer other = at(ns(), "other"), shop_peer = at(ns(), "shop");
+  CommandResult attempt = run_at(other, {netprobe_bin(), "connect", "tcp", shop_peer.ip, "80", "--timeout-ms", "1000"});
+  expect_dropped({other, shop_peer, kTcpPort, "tcp"}, attempt, /*control_checked=*/true);
+  std::string flows;
+  for (int attempt = 0; attempt < 50; attempt++, std::this_thread::sleep_for(100ms)) {
+    flows = agent().pilus({"observe", "--all", "--protocol", "http", "--verdict", "DROPPED", "--to-pod", ns() + "/shop"}).out;
+    if (flows.find("/admin") != std::string::npos) break;
+  }
+  EXPECT_THAT(flows, HasSubstr("/admin")) << "the denied request is an L7 flow";
+}
+
 TEST_F(CiliumExamples, RefusedFamiliesFailClearly) {
   const std::string all = fill(manifest("refused.yaml"), {{"$NS", ns()}});
   const std::vector<std::pair<std::string, std::string>> expected = {
