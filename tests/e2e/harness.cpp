@@ -525,6 +525,15 @@ uint64_t TestAgent::counted_packets(const std::string& reason, std::optional<uin
   return packets;
 }
 
+uint64_t TestAgent::tracked_packets(const std::string& source_ip, const std::string& destination) const {
+  uint64_t packets = 0;
+  for (const auto& e : bpf_conntrack())
+    if (e["scope"] == "egress" && e["source"].get<std::string>().starts_with(source_ip + ":") &&
+        (destination.empty() || e["destination"] == destination))
+      packets += e["packetsForward"].get<uint64_t>();
+  return packets;
+}
+
 json TestAgent::bpf_conntrack() const { return parse_json(pilus({"bpf", "ct", "-o", "json"})).at("items"); }
 
 CommandResult TestAgent::run_in_pod(const std::string& ns, const std::string& name,

@@ -149,6 +149,9 @@ class TestAgent {
   uint64_t counted_packets(const std::string& reason, std::optional<uint64_t> endpoint_id = std::nullopt,
                            const std::string& direction = "") const;
   nlohmann::json bpf_conntrack() const;
+  // Packets conntrack counted from `source_ip` towards `destination` ("IP:PORT", or "" for any),
+  // summed over the egress entries: traffic seen by the datapath, for waits on a live stream.
+  uint64_t tracked_packets(const std::string& source_ip, const std::string& destination = "") const;
 
   CommandResult run_in_pod(const std::string& ns, const std::string& name, const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = 30s) const;

@@ -28,11 +28,20 @@ TEST_F(AgentRestart, ALiveConnectionSurvivesACrashAndACleanRestartWithoutLossOrR
 
   ChildProcess stream({"ip", "netns", "exec", pod("client").netns, netprobe_bin(), "stream", pod("server").ip,
                        std::to_string(kTcpPort), "--duration-ms", "8000", "--interval-ms", "20"});
-  // Pacing only (nothing is measured): let the connection carry traffic first.
-  std::this_thread::sleep_for(1500ms);
+  // Each restart must find the connection carrying traffic (a message every 20 ms), and the
+  // next one comes only once traffic went through the restarted agent's programs.
+  const std::string to = pod("server").ip + ":" + std::to_string(kTcpPort);
+  auto carries_traffic_beyond = [&](uint64_t packets) {
+    for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
+         std::this_thread::sleep_for(50ms))
+      if (agent().tracked_packets(pod("client").ip, to) >= packets + 10) return true;
+    return false;
+  };
+  ASSERT_TRUE(carries_traffic_beyond(0)) << "the stream never started";
 
+  const uint64_t before_crash = agent().tracked_packets(pod("client").ip, to);
   agent().restart(SIGKILL);  // a crash: no chance to tidy up
-  std::this_thread::sleep_for(1000ms);
+  ASSERT_TRUE(carries_traffic_beyond(before_crash)) << "no traffic after the crash";
   EXPECT_EQ(agent().stop(SIGTERM), 0) << "a clean stop exits 0";
   agent().start();
   EXPECT_FALSE(stream.exited()) << "the connection must still be open after both restarts, or they proved nothing";

@@ -17,7 +17,6 @@ struct Spread {
   std::map<std::string, int> answers;
   int errors = 0;
   int peer_matches = 0;
-  double elapsed_ms = 0;
   std::string first_error;
   std::string raw;
 };
@@ -61,7 +60,6 @@ class ServiceTest : public PodNetworkTest {
       for (auto& [k, v] : j["answers"].items()) s.answers[k] = v.get<int>();
       s.errors = j["errors"];
       s.peer_matches = j["peer_matches"];
-      s.elapsed_ms = j["elapsed_ms"];
       s.first_error = j["first_error"];
     } catch (const std::exception& e) {
       throw HarnessError("netprobe spread gave no JSON: " + r.describe());
@@ -140,7 +138,12 @@ TEST_F(ServiceTest, BackendLeavingTheServiceKeepsItsEstablishedConnection) {
   const std::string ip = vip("web");
   ChildProcess stream({"ip", "netns", "exec", pod("client").netns, netprobe_bin(), "stream", ip, "8000",
                        "--duration-ms", "3000", "--interval-ms", "20"});
-  std::this_thread::sleep_for(1s);
+  // Relabel only once the connection carries traffic (to the backend: conntrack sees it after DNAT).
+  bool flowing = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 20s; !flowing && std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(50ms))
+    flowing = agent().tracked_packets(pod("client").ip, pod("web-a").ip + ":" + std::to_string(kTcpPort)) >= 10;
+  ASSERT_TRUE(flowing) << "the stream through the service never started";
   PodManifest relabelled = server_pod("web-a", {{"app", "retired"}});
   agent().apply(join_pods({relabelled}));
   CommandResult lb = agent().pilus({"bpf", "lb", "list", "-o", "json"});
@@ -173,26 +176,21 @@ TEST_F(ServiceTest, ServiceWithoutBackendsIsRefusedAtOnceAndCounted) {
   Spread s = spread(pod("client"), vip("empty"), 8000, "tcp", 5, true);
   EXPECT_EQ(s.errors, 5) << s.raw;
   EXPECT_NE(s.first_error.find("Operation not permitted"), std::string::npos) << s.raw;
-  EXPECT_LT(s.elapsed_ms, 500) << "refused at once, not after a timeout: " << s.raw;
   EXPECT_GE(agent().counted_packets("SERVICE_BACKEND_NOT_FOUND"), 5u);
 
   // The per-packet path counts the same reason and answers the SYN with a RST.
   Spread tc = spread(pod("client"), vip("empty"), 8000, "tcp", 5, false, 2000);
   EXPECT_EQ(tc.errors, 5) << tc.raw;
   EXPECT_NE(tc.first_error.find("Connection refused"), std::string::npos) << tc.raw;
-  EXPECT_LT(tc.elapsed_ms, 500) << "refused at once, not after a timeout: " << tc.raw;
   EXPECT_GE(datapath_packets("client", "SERVICE_BACKEND_NOT_FOUND", "egress"), 5u);
 
   // UDP on the per-packet path: an ICMP port unreachable from the VIP, which a connected socket
   // reports at once as a refusal.
   agent().apply(service_yaml("empty-udp", "nobody", 8001, kUdpPort, "UDP"));
-  auto start = std::chrono::steady_clock::now();
   CommandResult udp = run_command({"ip", "netns", "exec", pod("client").netns, netprobe_bin(), "connect", "udp",
                                    vip("empty-udp"), "8001", "--timeout-ms", "2000"});
-  auto elapsed = std::chrono::steady_clock::now() - start;
-  EXPECT_FALSE(udp.ok()) << udp.describe();
+  EXPECT_EQ(udp.exit_code, 1) << "refused, not timed out (3): " << udp.describe();
   EXPECT_NE(udp.out.find("Connection refused"), std::string::npos) << udp.describe();
-  EXPECT_LT(elapsed, 1s) << "refused at once, not after the 2 s timeout";
 }
 
 TEST_F(ServiceTest, ListsServicesAndTheLoadBalancerState) {
