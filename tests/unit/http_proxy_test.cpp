@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,7 +39,8 @@ int listen_on_loopback(uint16_t& port) {
   return fd;
 }
 
-// A kept-alive HTTP/1.1 server answering "ok METHOD TARGET" to each request (no bodies).
+// A kept-alive HTTP/1.1 server answering "ok METHOD TARGET LENGTH:BODY" to each request, the
+// body read as its framing says (Content-Length or chunked), so a test sees what arrived.
 class EchoServer {
  public:
   EchoServer() : fd_(listen_on_loopback(port_)) {
@@ -57,21 +60,54 @@ class EchoServer {
   uint16_t port() const { return port_; }
 
  private:
-  static void serve(int c) {
-    std::string in;
+  // Reads until `in` holds `delimiter` (returns its position) or, with an empty one, n bytes.
+  static std::optional<size_t> fill(int c, std::string& in, const std::string& delimiter, size_t n = 0) {
     char buf[4096];
     for (;;) {
-      size_t end;
-      while ((end = in.find("\r\n\r\n")) == std::string::npos) {
-        ssize_t n = read(c, buf, sizeof(buf));
-        if (n <= 0) return (void)close(c);
-        in.append(buf, static_cast<size_t>(n));
+      if (!delimiter.empty()) {
+        if (size_t at = in.find(delimiter); at != std::string::npos) return at;
+      } else if (in.size() >= n) {
+        return n;
       }
-      std::string head = in.substr(0, end);
-      in.erase(0, end + 4);
+      ssize_t got = read(c, buf, sizeof(buf));
+      if (got <= 0) return std::nullopt;
+      in.append(buf, static_cast<size_t>(got));
+    }
+  }
+  static std::string lower(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  }
+  static void serve(int c) {
+    std::string in;
+    for (;;) {
+      auto end = fill(c, in, "\r\n\r\n");
+      if (!end) return (void)close(c);
+      std::string head = in.substr(0, *end);
+      in.erase(0, *end + 4);
       std::string line = head.substr(0, head.find("\r\n"));
-      std::string body = "ok " + line.substr(0, line.rfind(' '));
-      std::string out = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      const std::string headers = lower(head);
+      std::string body;
+      if (headers.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+        for (;;) {
+          auto eol = fill(c, in, "\r\n");
+          if (!eol) return (void)close(c);
+          size_t size = std::stoul(in.substr(0, *eol), nullptr, 16);
+          in.erase(0, *eol + 2);
+          if (!fill(c, in, "", size + 2)) return (void)close(c);
+          body += in.substr(0, size);
+          in.erase(0, size + 2);  // the chunk and its CRLF (no trailers in these tests)
+          if (size == 0) break;
+        }
+      } else if (size_t at = headers.find("\r\ncontent-length: "); at != std::string::npos) {
+        size_t length = std::stoul(headers.substr(at + 18));
+        if (!fill(c, in, "", length)) return (void)close(c);
+        body = in.substr(0, length);
+        in.erase(0, length);
+      }
+      std::string answer = "ok " + line.substr(0, line.rfind(' ')) + " " + std::to_string(body.size()) + ":" + body;
+      std::string out =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(answer.size()) + "\r\n\r\n" + answer;
       if (write(c, out.data(), out.size()) < 0) return (void)close(c);
     }
   }
@@ -216,8 +252,9 @@ TEST_F(ProxyTest, ChunkedRequestBodyIsForwardedWhole) {
   start(server.port());
   std::string out = exchange(
       "GET /api/upload HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-      "5\r\nhello\r\n0\r\n\r\n");
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << out;
+  EXPECT_NE(out.find("ok GET /api/upload 11:hello world"), std::string::npos) << "the body arrived whole: " << out;
 }
 
 TEST_F(ProxyTest, BadInputGetsACleanErrorAndIsCounted) {
