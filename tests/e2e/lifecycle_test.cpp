@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <thread>
 
 #include <gmock/gmock.h>
 
@@ -108,8 +109,61 @@ TEST_F(Cleanup, RemovesEverythingACrashedAgentCreated) {
   expect_nothing_left(agent(), before);
 }
 
-// DESIGN: "the daemon, in the foreground; logs to stderr". Fails today (pilus
-// bug): spdlog's default logger writes to stdout.
+// Two agents side by side (the tests' own layout): cleaning one up leaves the other's pods,
+// links, pins and traffic alone.
+TEST_F(Cleanup, TouchesOnlyItsOwnAgentsObjects) {
+  TestAgent other;
+  other.apply(join_pods({{other.ns(), "left", {{"app", "left"}},
+                          {netprobe_bin(), "serve", "--tcp", std::to_string(kTcpPort), "--name", "left"}},
+                         {other.ns(), "right", {{"app", "right"}}, {}}}));
+  create_pods({server_pod("served")});
+  const Footprint mine = footprint(agent()), theirs = footprint(other);
+  const std::string left_ip = other.pod_ip(other.ns(), "left");
+  auto other_answers = [&] {
+    for (int attempt = 0; attempt < 50; attempt++, std::this_thread::sleep_for(100ms)) {
+      CommandResult r = other.run_in_pod(other.ns(), "right", {netprobe_bin(), "connect", "tcp", left_ip,
+                                                               std::to_string(kTcpPort), "--message", "x"});
+      if (r.ok() && r.out.find("left: x") != std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(other_answers()) << "the other agent's pods talk before the cleanup";
+
+  CommandResult r = agent().cleanup();
+  ASSERT_TRUE(r.ok()) << r.describe();
+  expect_nothing_left(agent(), mine);
+  EXPECT_TRUE(other.running());
+  for (const auto& n : theirs.netns) EXPECT_TRUE(netns_exists(n)) << n;
+  for (const auto& l : theirs.links) EXPECT_TRUE(link_exists(l)) << l;
+  EXPECT_TRUE(fs::exists(other.bpf_root())) << other.bpf_root();
+  EXPECT_TRUE(fs::exists(other.cgroup_dir())) << other.cgroup_dir();
+  EXPECT_TRUE(other_answers()) << "the other agent's pods still talk after the cleanup";
+}
+
+// The agent refuses to start, saying why, without root or without a capability it needs;
+// it gets as far as checking, never as far as changing the node.
+TEST_F(AgentProcess, RefusesToStartWithoutRootOrACapability) {
+  const std::string dir = "/tmp/pilus-e2e-refuse-" + agent().tag();
+  const std::vector<std::string> agent_args = {
+      pilus_bin(), "agent", "--state-dir", dir + "/state", "--socket", dir + "/pilus.sock", "--bpf-root",
+      "/sys/fs/bpf/pilus-e2e-refuse-" + agent().tag(), "--host-device", "pr" + agent().tag(), "--cgroup",
+      "pilus-e2e-refuse-" + agent().tag(), "--metrics-addr", ""};
+  auto run_as = [&](std::vector<std::string> prefix) {
+    prefix.insert(prefix.end(), agent_args.begin(), agent_args.end());
+    return run_command(prefix, "", 30s);
+  };
+  CommandResult nobody = run_as({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"});
+  EXPECT_NE(nobody.exit_code, 0) << nobody.describe();
+  EXPECT_THAT(nobody.err, HasSubstr("must run as root")) << nobody.describe();
+  CommandResult no_net_admin = run_as({"setpriv", "--bounding-set=-net_admin", "--"});
+  EXPECT_NE(no_net_admin.exit_code, 0) << no_net_admin.describe();
+  EXPECT_THAT(no_net_admin.err, HasSubstr("CAP_NET_ADMIN")) << no_net_admin.describe();
+  EXPECT_FALSE(link_exists("pr" + agent().tag())) << "a refused agent created its host device";
+  EXPECT_FALSE(fs::exists("/sys/fs/bpf/pilus-e2e-refuse-" + agent().tag()));
+  fs::remove_all(dir);
+}
+
+// DESIGN: "the daemon, in the foreground; logs to stderr".
 TEST_F(AgentProcess, LogsGoToStderrNotStdout) {
   create_pods({idle_pod("logged")});
   EXPECT_THAT(agent().stderr_log(), HasSubstr("serving the API")) << "stdout got:\n" << agent().stdout_log();
