@@ -72,20 +72,22 @@ static __always_inline __u16 ingress_proxy_port(__u16 endpoint_id, __u32 peer_id
 		.protocol = pkt->proto,
 		.dport = pkt->dport,
 	};
-	struct policy_entry *e = bpf_map_lookup_elem(&policy, &key);
-	if (e && !(e->flags & POLICY_F_DENY) && e->proxy_port)
-		return e->proxy_port;
+	struct policy_entry *exact = bpf_map_lookup_elem(&policy, &key);
+	struct policy_entry *cidr = 0;
 	if (peer_cidr_identity) {
 		key.identity = peer_cidr_identity;
-		e = bpf_map_lookup_elem(&policy, &key);
-		if (e && !(e->flags & POLICY_F_DENY) && e->proxy_port)
-			return e->proxy_port;
+		cidr = bpf_map_lookup_elem(&policy, &key);
 	}
 	key.identity = 0;
-	e = bpf_map_lookup_elem(&policy, &key);
-	if (e && !(e->flags & POLICY_F_DENY) && e->proxy_port)
-		return e->proxy_port;
-	return 0;
+	struct policy_entry *any = bpf_map_lookup_elem(&policy, &key);
+	/* A deny in any of them wins, as in policy_check: the ingress stage then drops the packet
+	 * (an allow with a proxy port for this peer must not send it to the proxy instead). */
+	if ((exact && (exact->flags & POLICY_F_DENY)) || (cidr && (cidr->flags & POLICY_F_DENY)) ||
+	    (any && (any->flags & POLICY_F_DENY)))
+		return 0;
+	return exact && exact->proxy_port ? exact->proxy_port
+	       : cidr && cidr->proxy_port ? cidr->proxy_port
+	       : any ? any->proxy_port : 0;
 }
 
 static __always_inline int proxy_redirect(struct __sk_buff *skb, struct pkt_ctx *ctx,
