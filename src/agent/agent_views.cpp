@@ -164,6 +164,7 @@ nlohmann::json Agent::status() const {
           {"proxy", proxy_status()},
           {"ipv6", "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)"},
           {"lostEvents", lost_events()},
+          {"observeFollowers", flow_ring_->followers()},
           {"conntrackGC", {{"runs", ct_gc_runs_.load()}, {"deleted", ct_gc_deleted_.load()}}},
           {"kernelFeatures", features},
           {"maps", maps}};

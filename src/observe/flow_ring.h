@@ -1,6 +1,7 @@
 // The last N flows in memory, for `observe --last` and for followers that must not miss a flow.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -57,6 +58,19 @@ class FlowRing {
   bool closed() const;
 
   uint64_t last_seq() const;
+  // Followers waiting for new flows (stream_flows counts itself once it knows where it follows
+  // from): what a client waits for before making traffic it wants to see.
+  class Following {
+   public:
+    explicit Following(const FlowRing& ring) : ring_(ring) { ring_.followers_++; }
+    ~Following() { ring_.followers_--; }
+    Following(const Following&) = delete;
+    Following& operator=(const Following&) = delete;
+
+   private:
+    const FlowRing& ring_;
+  };
+  size_t followers() const { return followers_.load(); }
   struct Stats {
     uint64_t total_seen = 0;   // flows ever pushed
     uint64_t overwritten = 0;  // flows pushed out of the ring by newer ones
@@ -75,6 +89,7 @@ class FlowRing {
   std::vector<std::shared_ptr<const Flow>> slots_;  // slot of seq s: (s - 1) % capacity_
   uint64_t next_seq_ = 1;
   bool closed_ = false;
+  mutable std::atomic<size_t> followers_{0};
 };
 
 }  // namespace pilus::observe

@@ -50,6 +50,7 @@ void stream_flows(const FlowRing& ring, const ObserveRequest& request, const Chu
     after = ring.last_seq();
   }
   if (!request.follow) return;
+  FlowRing::Following following(ring);  // from `after` on, every flow stored reaches this loop
 
   // Any write tells whether the client is still there; without one for a heartbeat (idle, or a
   // filter rejecting all traffic) an empty write asks, so a gone client ends the loop.

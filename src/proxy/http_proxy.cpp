@@ -271,6 +271,8 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
       spdlog::debug("proxy: unusable request from {}:{}: {}", peer.address().to_string(), peer.port(), ec.message());
       if (ec == http::error::header_limit)
         co_await send(simple_response(11, http::status::request_header_fields_too_large, "Request header too large\n", false));
+      else if (ec == http::error::body_limit)  // a Content-Length over the limit: known from the header
+        co_await send(simple_response(11, http::status::payload_too_large, "Request body too large\n", false));
       else
         co_await send(simple_response(11, http::status::bad_request, "Bad request\n", false));
       break;

@@ -45,12 +45,14 @@ std::vector<nlohmann::json> drop_flows(TestAgent& agent, const std::vector<std::
 nlohmann::json wait_drop_flow(TestAgent& agent, const std::vector<std::string>& filters,
                               const std::function<bool(const nlohmann::json&)>& wanted) {
   std::vector<nlohmann::json> seen;
-  for (int attempt = 0; attempt < 100; attempt++) {
-    seen = drop_flows(agent, filters);
-    for (const auto& f : seen)
-      if (wanted(f)) return f;
-    std::this_thread::sleep_for(100ms);
-  }
+  nlohmann::json found;
+  if (wait_until([&] {
+        seen = drop_flows(agent, filters);
+        for (const auto& f : seen)
+          if (wanted(f)) return found = f, true;
+        return false;
+      }))
+    return found;
   std::string all;
   for (const auto& f : seen) all += f.dump() + "\n";
   ADD_FAILURE() << "no matching drop flow; saw:\n" << all;
@@ -254,12 +256,8 @@ TEST_F(CiliumExamples, ProxyVisibilityShowsHttpWithoutEnforcing) {
       "python3", "-c",
       "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).status)", url};
   CommandResult r;
-  for (int attempt = 0; attempt < 100; attempt++) {
-    r = agent().run_in_pod(ns(), "client", get);
-    if (r.ok()) break;
-    std::this_thread::sleep_for(200ms);
-  }
-  ASSERT_TRUE(r.ok()) << r.describe();
+  ASSERT_TRUE(wait_until([&] { return (r = agent().run_in_pod(ns(), "client", get)).ok(); }, 60s, 200ms))
+      << r.describe();
   EXPECT_THAT(r.out, HasSubstr("200"));
   std::string flows;
   for (int attempt = 0; attempt < 50; attempt++) {
@@ -277,13 +275,7 @@ TEST_F(CiliumExamples, ProxyVisibilityShowsHttpWithoutEnforcing) {
 TEST_F(CiliumExamples, L7HttpRulesJudgeEachRequest) {
   PodManifest shop{ns(), "shop", {{"app", "shop"}}, {"python3", "-m", "http.server", "80", "--bind", "0.0.0.0"}};
   agent().apply(join_pods({shop, idle_pod("storefront", {{"app", "storefront"}}), idle_pod("other")}));
-  ASSERT_TRUE([&] {
-    for (int attempt = 0; attempt < 100; attempt++, std::this_thread::sleep_for(100ms)) {
-      CommandResult r = agent().run_in_pod(ns(), "shop", {"ss", "-Hltn", "sport = :80"});
-      if (r.ok() && !r.out.empty()) return true;
-    }
-    return false;
-  }()) << "the shop never listened";
+  agent().wait_listening(ns(), "shop", 80);
   apply_ok(fill(manifest("l7-http.yaml"), {{"$NS", ns()}}));
   const std::string base = "http://" + agent().pod_ip(ns(), "shop");
   // "CODE BODY-START" of one request from a pod.
@@ -309,10 +301,10 @@ TEST_F(CiliumExamples, L7HttpRulesJudgeEachRequest) {
   CommandResult attempt = run_at(other, {netprobe_bin(), "connect", "tcp", shop_peer.ip, "80", "--timeout-ms", "1000"});
   expect_dropped({other, shop_peer, kTcpPort, "tcp"}, attempt, /*control_checked=*/true);
   std::string flows;
-  for (int attempt = 0; attempt < 50; attempt++, std::this_thread::sleep_for(100ms)) {
+  wait_until([&] {
     flows = agent().pilus({"observe", "--all", "--protocol", "http", "--verdict", "DROPPED", "--to-pod", ns() + "/shop"}).out;
-    if (flows.find("/admin") != std::string::npos) break;
-  }
+    return flows.find("/admin") != std::string::npos;
+  });
   EXPECT_THAT(flows, HasSubstr("/admin")) << "the denied request is an L7 flow";
 }
 

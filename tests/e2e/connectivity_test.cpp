@@ -94,10 +94,7 @@ TEST_F(Connectivity, FramesEndingInsideTheIpv4HeaderAreDroppedAndCounted) {
     ASSERT_TRUE(r.ok()) << r.describe();
   }
   uint64_t after = before;
-  for (auto deadline = std::chrono::steady_clock::now() + 10s;
-       after < before + 6 && std::chrono::steady_clock::now() < deadline;
-       std::this_thread::sleep_for(50ms))
-    after = truncated_drops();
+  wait_until([&] { return (after = truncated_drops()) >= before + 6; });
   EXPECT_EQ(after, before + 6) << agent().bpf_endpoints().dump();
   // The sender's veth keeps working.
   expect_reachable(pod("alpha"), pod("beta"), kTcpPort, "tcp");

@@ -128,12 +128,7 @@ class Crash : public PodNetworkTest {
       return Peer{name, agent().pod_ip(other(), name), "pl-" + other() + "_" + name};
     };
     // Readiness from the pod's own socket table, as create_pods waits for it.
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      CommandResult r = run_at(peer(last), {"ss", "-Hltn", "sport = :" + std::to_string(kTcpPort)});
-      if (r.ok() && !r.out.empty()) break;
-      std::this_thread::sleep_for(200ms);
-    }
+    agent().wait_listening(other(), last, kTcpPort);
     expect_reachable(peer("p0"), peer(last), kTcpPort, "tcp");
   }
 };
@@ -208,6 +203,7 @@ TEST_F(Crash, AnAgentOfTheOldFileLayoutRestartsWithItsPods) {
   agent().start();
   EXPECT_FALSE(fs::exists(agent().state_dir() + "/pods")) << "migrated into the store";
   EXPECT_EQ(stored_pods(), all_pod_names());
+  ASSERT_FALSE(before.empty()) << "no pods to compare";
   for (const auto& p : before)
     EXPECT_EQ(agent().pod_ip(p["metadata"]["namespace"], p["metadata"]["name"]), p["status"]["podIP"]) << p.dump();
   expect_no_debris();
@@ -238,6 +234,7 @@ TEST_F(Crash, AnAgentOfThePreviousVersionIsUpgradedWithItsPods) {
   agent().start();
   EXPECT_FALSE(fs::exists(agent().state_dir() + "/pods")) << "migrated into the store";
   EXPECT_EQ(stored_pods(), all_pod_names());
+  ASSERT_FALSE(before.empty()) << "no pods to compare";
   for (const auto& p : before)
     EXPECT_EQ(agent().pod_ip(p["metadata"]["namespace"], p["metadata"]["name"]), p["status"]["podIP"]) << p.dump();
   expect_no_debris();

@@ -70,6 +70,20 @@ bool wait_for_exit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
   }
 }
 
+}  // namespace
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
+                std::chrono::milliseconds poll) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+namespace {
+
 std::string random_tag() {
   std::random_device rd;
   char buf[9];
@@ -173,9 +187,27 @@ bool ChildProcess::exited() const {
   return pid_ <= 0 || (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0);
 }
 
+const std::string& ChildProcess::output_so_far() {
+  while (out_ >= 0) {
+    pollfd fd{out_, POLLIN, 0};
+    if (poll(&fd, 1, 0) <= 0 || !(fd.revents & (POLLIN | POLLHUP | POLLERR))) break;
+    char buf[4096];
+    ssize_t n = read(out_, buf, sizeof buf);
+    if (n <= 0) {
+      close(out_);
+      out_ = -1;
+      break;
+    }
+    out_so_far_.append(buf, static_cast<size_t>(n));
+  }
+  return out_so_far_;
+}
+
 CommandResult ChildProcess::wait(std::chrono::milliseconds timeout) {
   CommandResult r;
   r.argv = argv_;
+  r.out = std::move(out_so_far_);
+  out_so_far_.clear();
   auto deadline = std::chrono::steady_clock::now() + timeout;
   size_t written = 0;
   // SIGPIPE would kill the test binary if the child exits before reading its stdin.
@@ -541,6 +573,16 @@ CommandResult TestAgent::run_in_pod(const std::string& ns, const std::string& na
   std::vector<std::string> full = {"ip", "netns", "exec", pod(ns, name)["status"]["netns"].get<std::string>()};
   full.insert(full.end(), argv.begin(), argv.end());
   return run_command(full, "", timeout);
+}
+
+void TestAgent::wait_listening(const std::string& ns, const std::string& name, int port,
+                               const std::string& proto) const {
+  std::vector<std::string> ss = {"ss", "-Hln", proto == "tcp" ? "-t" : "-u", "sport = :" + std::to_string(port)};
+  bool listening = wait_until([&] {
+    CommandResult r = run_in_pod(ns, name, ss);
+    return r.ok() && !r.out.empty();
+  });
+  if (!listening) throw HarnessError("pod " + ns + "/" + name + " never listened on " + std::to_string(port) + "/" + proto);
 }
 
 // ---------------------------------------------------------------- host server

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -22,6 +23,12 @@ using namespace std::chrono_literals;
 struct HarnessError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// The one wait of the e2e tests: polls `condition` every `poll` until it holds (true) or
+// `deadline` passed (false: the caller's assertion says what was expected). Deadlines are
+// generous, as the machine may be loaded; never a fixed sleep in place of a condition.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline = 60s,
+                std::chrono::milliseconds poll = 100ms);
 
 struct CommandResult {
   std::vector<std::string> argv;
@@ -50,12 +57,16 @@ class ChildProcess {
   bool exited() const;
   // Feeds stdin, collects output until exit; SIGKILLs the child after `timeout`.
   CommandResult wait(std::chrono::milliseconds timeout);
+  // The stdout it printed so far, without waiting (for waits on a long-running child's output;
+  // wait() still returns all of it).
+  const std::string& output_so_far();
 
  private:
   std::vector<std::string> argv_;
   std::string stdin_text_;
   pid_t pid_ = -1;
   int in_ = -1, out_ = -1, err_ = -1;
+  std::string out_so_far_;
 };
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& stdin_text = "",
@@ -155,6 +166,9 @@ class TestAgent {
 
   CommandResult run_in_pod(const std::string& ns, const std::string& name, const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = 30s) const;
+  // Waits until the pod listens on port/proto ("tcp" or "udp"), read from its own socket table
+  // (not through the datapath, so waiting never hides a connectivity failure); throws otherwise.
+  void wait_listening(const std::string& ns, const std::string& name, int port, const std::string& proto = "tcp") const;
 
   std::string stdout_log() const;
   std::string stderr_log() const;

@@ -140,6 +140,7 @@ spec:
   ASSERT_TRUE(again.ok()) << again.describe();
   auto answer = nlohmann::json::parse(again.out);
   EXPECT_EQ(answer["warnings"].size(), 3u) << answer.dump(2);
+  EXPECT_FALSE(answer["results"].empty()) << answer.dump(2);
   for (const auto& res : answer["results"]) EXPECT_EQ(res["action"], "unchanged") << answer.dump(2);
 }
 

@@ -151,12 +151,7 @@ class L7Policy : public PolicyTest {
     PodManifest server{ns(), "backend", {{"app", "backend"}}, {"python3", server_script_, std::to_string(port), "server"}};
     PodManifest client = idle_pod("frontend", {{"app", "frontend"}});
     agent().apply(join_pods({server, client}));
-    for (int attempt = 0;; attempt++) {
-      CommandResult r = agent().run_in_pod(ns(), "backend", {"ss", "-Hltn", "sport = :" + std::to_string(port)});
-      if (r.ok() && !r.out.empty()) break;
-      if (attempt > 100) throw HarnessError("the HTTP server pod never listened");
-      std::this_thread::sleep_for(100ms);
-    }
+    agent().wait_listening(ns(), "backend", port);
   }
 
   struct Reply {

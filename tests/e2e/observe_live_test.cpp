@@ -2,6 +2,7 @@
 // traffic, and a burst beyond the events ring buffer is counted as lost, never hidden.
 #include <sys/wait.h>
 
+#include <optional>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -44,6 +45,56 @@ double metric_sum(const std::string& text, const std::string& name, const std::v
   return sum;
 }
 
+// What the follower of FollowStartedBeforeTheTrafficSeesExactlyThatTraffic saw: each kind of
+// flow its traffic makes, and every flow that is not what it should be.
+struct FollowedFlows {
+  bool good_forwarded = false, good_allowed_verdict = false, bad_dropped = false, bad_denied_verdict = false,
+       alt_dropped = false;
+  std::vector<std::string> unexpected;
+
+  bool complete() const {
+    return good_forwarded && good_allowed_verdict && bad_dropped && bad_denied_verdict && alt_dropped;
+  }
+};
+
+FollowedFlows classify(const std::string& out) {
+  FollowedFlows seen;
+  for (const auto& f : flows_of(out)) {
+    // verify()'s positive controls (the server answering the node) are ours too: skip them.
+    if (f["source"].value("identity", 0) == 1) continue;
+    std::string from = f["source"].value("pod_name", "");
+    std::string verdict = f.value("verdict", "");
+    int port = f["l4"]["TCP"].value("destination_port", 0);
+    auto expect = [&](bool ok, const char* what) {
+      if (!ok) seen.unexpected.push_back(std::string(what) + ": " + f.dump());
+    };
+    expect(f["destination"].value("pod_name", "") == "server", "not to the server");
+    if (from != "good" && from != "bad") {
+      expect(false, "a flow nobody sent");
+      continue;
+    }
+    bool policy_verdict = f["event_type"].value("type", 0) == 5;
+    if (f.value("traffic_direction", "") == "EGRESS") {
+      // Seen leaving the sender, whose egress no policy restricts: forwarded, decided at the server.
+      expect(verdict == "FORWARDED" && !policy_verdict, "an egress flow not plainly forwarded");
+      continue;
+    }
+    if (from == "good" && port == kTcpPort) {
+      expect(verdict == "FORWARDED", "good's allowed traffic not forwarded");
+      seen.good_forwarded = seen.good_forwarded || !policy_verdict;
+      if (policy_verdict) {
+        expect(f.value("policy_match_type", 0) == 2, "not allowed by an L3-L4 entry");
+        seen.good_allowed_verdict = true;
+      }
+    } else {
+      expect(verdict == "DROPPED" && f.value("drop_reason_desc", "") == "POLICY_DENIED", "not dropped by default deny");
+      if (from == "bad") (policy_verdict ? seen.bad_denied_verdict : seen.bad_dropped) = true;
+      if (from == "good") seen.alt_dropped = true;
+    }
+  }
+  return seen;
+}
+
 using ObserveLive = PolicyTest;
 
 TEST_F(ObserveLive, FollowStartedBeforeTheTrafficSeesExactlyThatTraffic) {
@@ -69,57 +120,31 @@ spec:
 )yaml",
                 {{"$NS", ns()}}));
 
-  // Follow first, from now on (no --last): only what happens after this point.
+  // Follow first, from now on (no --last): only what happens after this point. The agent counts
+  // a follower once it knows from which flow on it follows: traffic starts after that.
   ChildProcess follower({pilus_bin(), "--socket", agent().socket(), "observe", "--follow", "-o", "json", "--to-pod",
                          ns() + "/server"});
-  std::this_thread::sleep_for(1s);  // the stream is open once the agent saw the request
+  ASSERT_TRUE(wait_until([&] { return follower.exited() || status().value("observeFollowers", 0) == 1; }))
+      << "the agent never counted the follower: " << status().dump();
   ASSERT_FALSE(follower.exited()) << "observe --follow ended by itself";
 
   Matrix m;
   m.allow(good, server, kTcpPort, "tcp").deny(bad, server, kTcpPort, "tcp").deny(good, server, kAltTcpPort, "tcp");
   verify(m);
-  std::this_thread::sleep_for(1500ms);  // flows reach the follower within a poll interval
+  // Until every kind of flow the traffic made has reached the follower's output.
+  EXPECT_TRUE(wait_until([&] { return follower.exited() || classify(follower.output_so_far()).complete(); }))
+      << follower.output_so_far();
   CommandResult r = follower.wait(100ms);  // still following: stopped here
   ASSERT_TRUE(r.timed_out) << "observe --follow ended by itself: " << r.describe();
 
-  std::vector<nlohmann::json> flows = flows_of(r.out);
-  ASSERT_FALSE(flows.empty()) << r.describe();
-  bool good_forwarded = false, good_allowed_verdict = false, bad_dropped = false, bad_denied_verdict = false,
-       alt_dropped = false;
-  for (const auto& f : flows) {
-    // verify()'s positive controls (the server answering the node) are ours too: skip them.
-    if (f["source"].value("identity", 0) == 1) continue;
-    std::string from = f["source"].value("pod_name", "");
-    std::string verdict = f.value("verdict", "");
-    int port = f["l4"]["TCP"].value("destination_port", 0);
-    EXPECT_EQ(f["destination"].value("pod_name", ""), "server") << f.dump();
-    ASSERT_TRUE(from == "good" || from == "bad") << "a flow nobody sent: " << f.dump();
-    bool policy_verdict = f["event_type"].value("type", 0) == 5;
-    if (f.value("traffic_direction", "") == "EGRESS") {
-      // Seen leaving the sender, whose egress no policy restricts: forwarded, decided at the server.
-      EXPECT_EQ(verdict, "FORWARDED") << f.dump();
-      EXPECT_FALSE(policy_verdict) << f.dump();
-      continue;
-    }
-    if (from == "good" && port == kTcpPort) {
-      EXPECT_EQ(verdict, "FORWARDED") << f.dump();
-      good_forwarded = good_forwarded || !policy_verdict;
-      if (policy_verdict) {
-        EXPECT_EQ(f.value("policy_match_type", 0), 2) << "allowed by an L3-L4 entry: " << f.dump();
-        good_allowed_verdict = true;
-      }
-    } else {
-      EXPECT_EQ(verdict, "DROPPED") << f.dump();
-      EXPECT_EQ(f.value("drop_reason_desc", ""), "POLICY_DENIED") << f.dump();
-      if (from == "bad") (policy_verdict ? bad_denied_verdict : bad_dropped) = true;
-      if (from == "good") alt_dropped = true;
-    }
-  }
-  EXPECT_TRUE(good_forwarded) << r.out;
-  EXPECT_TRUE(good_allowed_verdict) << r.out;
-  EXPECT_TRUE(bad_dropped) << r.out;
-  EXPECT_TRUE(bad_denied_verdict) << r.out;
-  EXPECT_TRUE(alt_dropped) << r.out;
+  ASSERT_FALSE(flows_of(r.out).empty()) << r.describe();
+  FollowedFlows seen = classify(r.out);
+  EXPECT_THAT(seen.unexpected, ::testing::IsEmpty());
+  EXPECT_TRUE(seen.good_forwarded) << r.out;
+  EXPECT_TRUE(seen.good_allowed_verdict) << r.out;
+  EXPECT_TRUE(seen.bad_dropped) << r.out;
+  EXPECT_TRUE(seen.bad_denied_verdict) << r.out;
+  EXPECT_TRUE(seen.alt_dropped) << r.out;
 }
 
 // A 4 KiB ring holds ~64 records: a burst of denied datagrams (two records each, the verdict and
@@ -160,15 +185,19 @@ spec:
         metric_sum(text, "cilium_drop_count_total") - metric_sum(text, "cilium_drop_count_total", {"reason=\"Policy denied\""})};
     return t;
   };
+  // Settled: two reads 200 ms apart agree (the first check only takes the first read).
   auto settle = [&] {
-    auto last = totals();
-    for (int i = 0; i < 50; i++) {
-      std::this_thread::sleep_for(200ms);
-      auto now = totals();
-      if (now.flows == last.flows && now.lost == last.lost && now.denied == last.denied) return now;
-      last = now;
-    }
-    return last;
+    std::optional<decltype(totals())> last;
+    wait_until(
+        [&] {
+          auto now = totals();
+          if (!last) return last = now, false;
+          bool same = now.flows == last->flows && now.lost == last->lost && now.denied == last->denied;
+          last = now;
+          return same;
+        },
+        60s, 200ms);
+    return *last;
   };
   auto before = settle();
 

@@ -20,7 +20,6 @@ class OutsideHost {
   OutsideHost& operator=(const OutsideHost&) = delete;
 
   const std::string& ip() const { return ip_; }            // the outside host's address
-  const std::string& node_ip() const { return node_ip_; }  // the node's end of the link
   const std::string& netns() const { return netns_; }
   const std::string& name() const { return name_; }  // the name its server answers with
 

@@ -107,16 +107,7 @@ void PolicyTest::create(const std::vector<PodManifest>& pods) {
   for (const auto& p : pods) {
     auto it = listening_.find(p.ns + "/" + p.name);
     if (it == listening_.end()) continue;
-    for (const auto& [port, proto] : it->second) {
-      std::vector<std::string> ss = {"ss", "-Hln", proto == "tcp" ? "-t" : "-u", "sport = :" + std::to_string(port)};
-      bool up = false;
-      for (int attempt = 0; attempt < 100 && !up; attempt++) {
-        CommandResult r = agent_->run_in_pod(p.ns, p.name, ss);
-        up = r.ok() && !r.out.empty();
-        if (!up) std::this_thread::sleep_for(100ms);
-      }
-      if (!up) throw HarnessError("pod " + p.ns + "/" + p.name + " never listened on " + std::to_string(port) + "/" + proto);
-    }
+    for (const auto& [port, proto] : it->second) agent_->wait_listening(p.ns, p.name, port, proto);
   }
 }
 
@@ -136,6 +127,7 @@ void PolicyTest::delete_ok(const std::string& yaml) { agent_->remove(yaml); }
 // ---------------------------------------------------------------- probes
 
 void PolicyTest::verify(const Matrix& m) {
+  if (m.answered.empty() && m.unanswered.empty()) ADD_FAILURE() << "an empty matrix verifies nothing";
   struct Running {
     const Probe* probe;
     bool expect_answer;

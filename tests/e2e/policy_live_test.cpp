@@ -20,11 +20,13 @@ std::string in_ns(const std::string& text, const std::string& ns) { return fill(
 // meets an established connection.
 void wait_for_flow(TestAgent& agent, const Peer& from, const Peer& to, int port) {
   const std::string destination = to.ip + ":" + std::to_string(port);
-  for (int attempt = 0; attempt < 100; attempt++) {
-    for (const auto& flow : agent.bpf_conntrack())
-      if (flow.value("destination", "") == destination && flow.value("source", "").starts_with(from.ip + ":")) return;
-    std::this_thread::sleep_for(50ms);
-  }
+  if (wait_until([&] {
+        for (const auto& flow : agent.bpf_conntrack())
+          if (flow.value("destination", "") == destination && flow.value("source", "").starts_with(from.ip + ":"))
+            return true;
+        return false;
+      }))
+    return;
   throw HarnessError("no conntrack entry for " + from.ip + " -> " + destination + ": " + agent.bpf_conntrack().dump());
 }
 

@@ -387,10 +387,13 @@ spec:
   nlohmann::json t = trace(ns() + "/bad", ns() + "/server", "80/tcp");
   EXPECT_EQ(trace_step(t, "ingress").value("reason", ""), "POLICY_DENY") << t.dump(2);
   EXPECT_THAT(trace_step(t, "ingress").value("decidedBy", ""), HasSubstr("deny-bad spec.ingressDeny[0]")) << t.dump(2);
+  size_t denies = 0;
   for (const auto& e : bpf_policy(ns() + "/server")["items"]) {
     if (e["verdict"] != "deny") continue;
+    denies++;
     EXPECT_THAT(e["rule"].get<std::string>(), HasSubstr("deny-bad")) << e;
   }
+  EXPECT_GT(denies, 0u) << "the deny rule has entries in the policy map";
 }
 
 // ---------------------------------------------------------------- clusterwide

@@ -32,10 +32,7 @@ TEST_F(AgentRestart, ALiveConnectionSurvivesACrashAndACleanRestartWithoutLossOrR
   // next one comes only once traffic went through the restarted agent's programs.
   const std::string to = pod("server").ip + ":" + std::to_string(kTcpPort);
   auto carries_traffic_beyond = [&](uint64_t packets) {
-    for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
-         std::this_thread::sleep_for(50ms))
-      if (agent().tracked_packets(pod("client").ip, to) >= packets + 10) return true;
-    return false;
+    return wait_until([&] { return agent().tracked_packets(pod("client").ip, to) >= packets + 10; }, 20s, 50ms);
   };
   ASSERT_TRUE(carries_traffic_beyond(0)) << "the stream never started";
 

@@ -84,12 +84,9 @@ class RepeatedProbe {
   std::thread thread_;
 };
 
-// Waits until pred() holds; false after a generous deadline.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds deadline = std::chrono::seconds(20)) {
-  for (auto end = Clock::now() + deadline; Clock::now() < end; std::this_thread::sleep_for(std::chrono::milliseconds(50)))
-    if (pred()) return true;
-  return pred();
+// Waits until pred() holds; false after a generous deadline (the harness's one wait).
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds deadline = 20s) {
+  return wait_until(pred, deadline, 50ms);
 }
 
 std::string fmt_hex(unsigned byte) {

@@ -41,13 +41,7 @@ void PodNetworkTest::delete_pods(const std::vector<PodManifest>& pods) { agent_-
 // Readiness is read from the pod's own socket table, not through the
 // datapath, so that waiting never hides a connectivity failure.
 void PodNetworkTest::wait_listening(const std::string& pod_name, int port, const std::string& proto) {
-  std::vector<std::string> ss = {"ss", "-Hln", proto == "tcp" ? "-t" : "-u", "sport = :" + std::to_string(port)};
-  for (int attempt = 0; attempt < 100; attempt++) {
-    CommandResult r = agent_->run_in_pod(ns(), pod_name, ss);
-    if (r.ok() && !r.out.empty()) return;
-    std::this_thread::sleep_for(100ms);
-  }
-  throw HarnessError("pod " + pod_name + " never listened on " + std::to_string(port) + "/" + proto);
+  agent_->wait_listening(ns(), pod_name, port, proto);
 }
 
 Peer PodNetworkTest::pod(const std::string& name) const {
@@ -140,11 +134,11 @@ void PodNetworkTest::expect_drop_flow(const Probe& p) {
   CommandResult r;
   // The agent reads events asynchronously: a drop is reported within milliseconds, so a
   // long deadline only matters on a loaded machine.
-  for (auto deadline = std::chrono::steady_clock::now() + 15s; std::chrono::steady_clock::now() < deadline;) {
-    r = agent_->pilus(args);
-    if (r.ok() && r.out.find("\"DROPPED\"") != std::string::npos) return;
-    std::this_thread::sleep_for(100ms);
-  }
+  if (wait_until([&] {
+        r = agent_->pilus(args);
+        return r.ok() && r.out.find("\"DROPPED\"") != std::string::npos;
+      }))
+    return;
   ADD_FAILURE() << p.describe() << ": the datapath reported no drop of it\n" << r.describe();
 }
 

@@ -163,13 +163,13 @@ TEST(SecurityAgent, SlowClientsAreClosedAfterTheHeaderAndIdleTimeouts) {
   SlowClients headers({"unix", agent.socket()}, 5, false);
   SlowClients bodies({"unix", agent.socket()}, 5, false,
                      "POST /v1/apply HTTP/1.1\r\nHost: pilus\r\nContent-Length: 100\r\n\r\n{");
-  auto deadline = std::chrono::steady_clock::now() + 60s;
   std::string metrics;
-  while (std::chrono::steady_clock::now() < deadline) {
-    metrics = scrape(agent);
-    if (refused(metrics, "api", "header_timeout") >= 5 && refused(metrics, "api", "idle_timeout") >= 5) break;
-    std::this_thread::sleep_for(200ms);
-  }
+  wait_until(
+      [&] {
+        metrics = scrape(agent);
+        return refused(metrics, "api", "header_timeout") >= 5 && refused(metrics, "api", "idle_timeout") >= 5;
+      },
+      60s, 200ms);
   EXPECT_GE(refused(metrics, "api", "header_timeout"), 5) << metrics;
   EXPECT_GE(refused(metrics, "api", "idle_timeout"), 5) << metrics;
   EXPECT_EQ(headers.release()["closed_by_peer"], 5);
@@ -271,11 +271,10 @@ TEST_F(Fragments, ADroppedFragmentsFlowCarriesThePodsAddresses) {
   EXPECT_NE(send.exit_code, 0) << "a fragmented datagram must not get through: " << send.describe();
 
   bool seen = false;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
   std::string last;
-  while (!seen && std::chrono::steady_clock::now() < deadline) {
+  wait_until([&] {
     CommandResult r = agent().pilus({"observe", "--all", "-o", "json"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
     last = r.out;
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);) {
@@ -289,8 +288,8 @@ TEST_F(Fragments, ADroppedFragmentsFlowCarriesThePodsAddresses) {
       EXPECT_EQ(ip.value("destination", ""), server.ip) << f.dump();
       seen = true;
     }
-    if (!seen) std::this_thread::sleep_for(200ms);
-  }
+    return seen;
+  }, 30s, 200ms);
   EXPECT_TRUE(seen) << "no fragment drop among the flows:\n" << last;
 }
 

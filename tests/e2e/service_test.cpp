@@ -240,6 +240,58 @@ TEST_F(ServiceTest, BadServicesAreRefusedAndNothingIsApplied) {
   EXPECT_EQ(nlohmann::json::parse(list.out)["items"].size(), 0u) << list.out;
 }
 
+// All or nothing, in the kernel: an apply refused because of its last document (a cluster IP
+// or a pod spec that cannot change) leaves every BPF map as it was, although the documents
+// before it were valid: no new pod endpoint or ipcache entry, no new service or backend, no
+// policy entry. The same documents without the bad one do change the maps (the snapshot sees it).
+TEST_F(ServiceTest, RefusedAppliesLeaveTheBpfMapsAsTheyWere) {
+  create_web_backends();
+  agent().apply(service_yaml("web", "web", 8000, kTcpPort, "TCP", "  clusterIP: 10.96.77.7\n"));
+  auto maps = [&] {
+    auto json_of = [&](std::vector<std::string> args) {
+      args.insert(args.end(), {"-o", "json"});
+      CommandResult r = agent().pilus(args);
+      if (!r.ok()) throw HarnessError(r.describe());
+      return nlohmann::json::parse(r.out);
+    };
+    return nlohmann::json{{"lb", json_of({"bpf", "lb", "list"})},
+                          {"endpoints", json_of({"bpf", "endpoints", "list"})["items"]},
+                          {"ipcache", json_of({"bpf", "ipcache", "list"})["items"]},
+                          {"policy", json_of({"bpf", "policy", "get", ns() + "/web-a"})}};
+  };
+  const nlohmann::json before = maps();
+  const std::string valid = join_documents(
+      {idle_pod("late", {{"app", "web"}}).yaml(), service_yaml("extra", "web", 9000, kTcpPort, "TCP", "  clusterIP: 10.96.77.9\n"),
+       "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: web-in\n  namespace: " + ns() +
+           "\nspec:\n  endpointSelector:\n    matchLabels:\n      app: web\n  ingress:\n  - fromEndpoints:\n"
+           "    - matchLabels:\n        app: client\n"});
+
+  PodManifest respec = idle_pod("client");
+  respec.command = {"sleep", "1000"};
+  struct Refusal {
+    std::string what, document, error;
+  };
+  const std::vector<Refusal> refusals = {
+      {"clusterIP change", service_yaml("web", "web", 8000, kTcpPort, "TCP", "  clusterIP: 10.96.77.8\n"),
+       "cluster IP cannot change"},
+      {"pod spec change", respec.yaml(), "a pod's spec cannot change"},
+  };
+  for (const Refusal& r : refusals) {
+    SCOPED_TRACE(r.what);
+    CommandResult refused = agent().try_apply(join_documents({valid, r.document}));
+    EXPECT_FALSE(refused.ok()) << refused.describe();
+    EXPECT_NE(refused.err.find(r.error), std::string::npos) << refused.describe();
+    EXPECT_EQ(maps(), before) << "a refused apply changed the datapath";
+    EXPECT_FALSE(netns_exists("pl-" + ns() + "_late")) << "a refused apply created a pod network";
+  }
+
+  agent().apply(valid);
+  nlohmann::json after = maps();
+  EXPECT_NE(after["lb"], before["lb"]) << "the control: a new service and backend";
+  EXPECT_EQ(after["endpoints"].size(), before["endpoints"].size() + 1) << after["endpoints"].dump();
+  EXPECT_NE(after["policy"], before["policy"]);
+}
+
 TEST_F(ServiceTest, ServicesSurviveAnAgentRestart) {
   create_web_backends();
   agent().apply(service_yaml("web", "web", 8000, kTcpPort));

@@ -19,21 +19,29 @@
 //        N connections held open, each having sent TEXT (default: half an HTTP request header),
 //        as a slow client would; touches the ready file once all are open (or refused), then
 //        holds them hold-ms (0: until stdin has a byte or ends); prints {"opened", "refused", "first_error", "closed_by_peer"} at the end
+//   netprobe without-bpf -- COMMAND [ARGS...]
+//        runs COMMAND where the bpf() system call fails with ENOSYS (a seccomp filter), as on a
+//        kernel built without BPF: for tests of what needs a BPF feature the test kernel has
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
+#include <linux/seccomp.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -377,6 +385,24 @@ int hold(const std::string& kind, const std::string& target, int port, int count
   return 0;
 }
 
+// Installs a seccomp filter under which bpf() fails with ENOSYS, then execs argv.
+int without_bpf(char** argv) {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])), filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+    perror("netprobe without-bpf: seccomp");
+    return 1;
+  }
+  execvp(argv[0], argv);
+  perror("netprobe without-bpf: exec");
+  return 127;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -413,6 +439,7 @@ int main(int argc, char** argv) {
                 arg_value(argc, argv, "--send", "GET /metrics HTTP/1.1\r\nHost: pilus\r\nX-Slow: "),
                 arg_value(argc, argv, "--ready-file", ""));
   }
-  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread|rawframe|hold ... (see the top of netprobe.cpp)\n");
+  if (mode == "without-bpf" && argc >= 4 && std::string(argv[2]) == "--") return without_bpf(argv + 3);
+  fprintf(stderr, "usage: netprobe serve|connect|stream|burst|spread|rawframe|hold|without-bpf ... (see the top of netprobe.cpp)\n");
   return 2;
 }

@@ -7,9 +7,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cctype>
 #include <cstring>
+#include <functional>
+#include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <thread>
@@ -115,6 +121,91 @@ class EchoServer {
   int fd_;
   std::thread thread_;
 };
+
+// A server that answers each accepted connection as its script says (connection N takes
+// script[N]; past the end, the last entry): answer every request and keep the connection,
+// answer one request and then close, or close on the first request without answering.
+// It counts connections and the requests it answered, so a test sees whether the proxy retried.
+class ScriptedServer {
+ public:
+  enum class Act { kServe, kAnswerOnceThenClose, kCloseWithoutAnswer };
+  explicit ScriptedServer(std::vector<Act> script) : script_(std::move(script)), fd_(listen_on_loopback(port_)) {
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        Act act = script_[std::min(connections_.load(), script_.size() - 1)];
+        connections_++;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          open_.insert(c);
+        }
+        workers_.emplace_back([this, c, act] { serve(c, act); });
+      }
+    });
+  }
+  ~ScriptedServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    {
+      // Connections the proxy still keeps: end them, so their workers return at once.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int c : open_) shutdown(c, SHUT_RDWR);
+    }
+    for (auto& w : workers_) w.join();
+  }
+  uint16_t port() const { return port_; }
+  size_t connections() const { return connections_; }
+  size_t answered() const { return answered_; }  // counted after the answer was written: wait for it
+  size_t closed() const { return closed_; }
+
+ private:
+  void serve(int c, Act act) {
+    timeval tv{5, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      while (in.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(c, buf, sizeof(buf));
+        if (n <= 0) return finish(c);
+        in.append(buf, static_cast<size_t>(n));
+      }
+      in.erase(0, in.find("\r\n\r\n") + 4);  // bodiless requests only
+      if (act == Act::kCloseWithoutAnswer) return finish(c);
+      static const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      if (write(c, kOk.data(), kOk.size()) < 0) return finish(c);
+      answered_++;
+      if (act == Act::kAnswerOnceThenClose) return finish(c);
+    }
+  }
+  void finish(int c) {
+    std::lock_guard<std::mutex> lock(mu_);  // never closed while the destructor shuts it down
+    open_.erase(c);
+    close(c);
+    closed_++;
+  }
+
+  std::vector<Act> script_;
+  uint16_t port_ = 0;
+  int fd_;
+  std::atomic<size_t> connections_{0}, answered_{0}, closed_{0};
+  std::thread thread_;
+  std::vector<std::thread> workers_;  // only the accept thread adds; joined after it ended
+  std::mutex mu_;
+  std::set<int> open_;  // accepted, not yet closed
+};
+
+// Polls `condition` until it holds or 30 s passed (a loaded machine may be slow; no fixed sleeps).
+bool eventually(const std::function<bool()>& condition) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 // The proxy with allow-api-only's rule for every connection, sent to `server_port`.
 class ProxyTest : public ::testing::Test {
@@ -265,6 +356,11 @@ TEST_F(ProxyTest, BadInputGetsACleanErrorAndIsCounted) {
   EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nContent-Length: nope\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
   EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nHost: b\r\n", true), "") << "a client that leaves mid-request";
   EXPECT_EQ(exchange("GET /api/x HTTP/1.1\r\nHost: b\r\n"), "") << "a slow client is cut off at the deadline";
+  // Counted by the session after the socket closed (Beast closes it at the deadline first): waited for.
+  EXPECT_TRUE(eventually([&] {
+    ProxyStats s = proxy_->stats();
+    return s.parse_errors == 3 && s.client_aborts == 1 && s.timeouts == 1;
+  }));
   ProxyStats s = proxy_->stats();
   EXPECT_EQ(s.parse_errors, 3u);
   EXPECT_EQ(s.client_aborts, 1u);
@@ -379,6 +475,96 @@ TEST_F(ProxyTest, ConnectionsOverTheIdentityCapAreClosedAndCounted) {
   }
   EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
   close(b);
+}
+
+// ---------------------------------------------------------------- the proxy's limits (issue 18.4)
+
+// A body of exactly body_limit bytes is forwarded whole; one byte more gets 413 and the
+// connection closed, and the server never sees that request. Chunked bodies are held to it too.
+TEST_F(ProxyTest, BodyAtTheLimitPassesAndOneByteMoreGets413) {
+  EchoServer server;
+  config_.body_limit = 1000;
+  start(server.port());
+  std::string at_limit = exchange("GET /api/up HTTP/1.1\r\nHost: b\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" +
+                                  std::string(1000, 'x'));
+  EXPECT_EQ(at_limit.rfind("HTTP/1.1 200", 0), 0u) << at_limit;
+  EXPECT_NE(at_limit.find("ok GET /api/up 1000:xxx"), std::string::npos) << "the body arrived whole: " << at_limit;
+
+  std::string over = exchange("GET /api/up HTTP/1.1\r\nHost: b\r\nContent-Length: 1001\r\n\r\n" + std::string(1001, 'x'));
+  EXPECT_EQ(over.rfind("HTTP/1.1 413", 0), 0u) << over;
+  EXPECT_EQ(over.find("ok GET"), std::string::npos) << "nothing of it was forwarded: " << over;
+
+  std::string chunk(600, 'y');
+  std::string chunked = exchange("GET /api/up HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + chunk +
+                                 "\r\n258\r\n" + chunk + "\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << "1200 bytes in two chunks: " << chunked;
+  EXPECT_TRUE(eventually([&] { return proxy_->stats().parse_errors == 2; })) << "both refusals are counted";
+}
+
+// A kept-alive connection that sends nothing after a response is closed once idle_timeout
+// passed (the proxy's side: EOF, not our read timeout), without counting a slow client.
+TEST_F(ProxyTest, IdleKeptAliveConnectionIsClosedAfterTheIdleTimeout) {
+  EchoServer server;
+  config_.idle_timeout = std::chrono::milliseconds(300);
+  start(server.port());
+  int fd = connect_to_proxy();
+  timeval tv{30, 0};  // far beyond the idle timeout: a timeout here is a failure, not the close
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  EXPECT_EQ(request_on(fd, "GET /api/a HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(request_on(fd, "GET /api/b HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u)
+      << "kept alive between requests that come at once";
+  char c;
+  errno = 0;
+  ssize_t n = read(fd, &c, 1);
+  EXPECT_EQ(n, 0) << "expected the proxy's close, got " << n << " (" << std::strerror(errno) << ")";
+  close(fd);
+  EXPECT_TRUE(eventually([&] { return proxy_->stats().active_connections == 0; }));
+  EXPECT_EQ(proxy_->stats().timeouts, 0u) << "an idle client is not a slow one";
+}
+
+// The server closed the kept-alive upstream connection after answering: the next request is
+// sent on it, fails, and is retried once on a fresh connection, which answers.
+TEST_F(ProxyTest, RequestOnAnUpstreamTheServerClosedIsRetriedOnceOnAFreshOne) {
+  using Act = ScriptedServer::Act;
+  ScriptedServer server({Act::kAnswerOnceThenClose, Act::kServe});
+  start(server.port());
+  int fd = connect_to_proxy();
+  EXPECT_EQ(request_on(fd, "GET /api/a HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  ASSERT_TRUE(eventually([&] { return server.closed() == 1; }));
+  std::string out = request_on(fd, "GET /api/b HTTP/1.1\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  close(fd);
+  EXPECT_EQ(server.connections(), 2u) << "one fresh connection for the retry";
+  EXPECT_TRUE(eventually([&] { return server.answered() == 2; })) << server.answered();
+  EXPECT_EQ(proxy_->stats().upstream_errors, 0u);
+}
+
+// When the fresh connection fails as well, the client gets 502: one retry, never a second.
+TEST_F(ProxyTest, RetryFailingToo502AfterExactlyOneRetry) {
+  using Act = ScriptedServer::Act;
+  ScriptedServer server({Act::kAnswerOnceThenClose, Act::kCloseWithoutAnswer, Act::kServe});
+  start(server.port());
+  int fd = connect_to_proxy();
+  EXPECT_EQ(request_on(fd, "GET /api/a HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  ASSERT_TRUE(eventually([&] { return server.closed() == 1; }));
+  std::string out = request_on(fd, "GET /api/b HTTP/1.1\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 502", 0), 0u) << out;
+  EXPECT_EQ(server.connections(), 2u) << "the first reused, one retry; the third would have answered";
+  EXPECT_EQ(proxy_->stats().upstream_errors, 1u);
+  // The client's connection is still usable, and the next request opens a fresh upstream.
+  EXPECT_EQ(request_on(fd, "GET /api/c HTTP/1.1\r\nHost: b\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+  close(fd);
+}
+
+// A fresh upstream connection that fails is not retried: 502 at once.
+TEST_F(ProxyTest, FreshUpstreamFailingGets502WithoutRetry) {
+  using Act = ScriptedServer::Act;
+  ScriptedServer server({Act::kCloseWithoutAnswer, Act::kServe});
+  start(server.port());
+  std::string out = exchange("GET /api/a HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 502", 0), 0u) << out;
+  EXPECT_EQ(server.connections(), 1u) << "no retry on a connection that was never reused";
+  EXPECT_EQ(server.answered(), 0u);
 }
 
 }  // namespace

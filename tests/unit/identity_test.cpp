@@ -227,6 +227,7 @@ TEST_F(IdentityAllocatorTest, NumbersSurviveARestart) {
   EXPECT_EQ(ids.lookup(kDb), 258u);
   EXPECT_EQ(ids.lookup(kBackend), std::nullopt);
   EXPECT_EQ(ids.lookup(labels("cidr:10.0.0.0/8")), static_cast<uint32_t>(IDENTITY_FIRST_LOCAL));
+  ASSERT_FALSE(ids.list().empty());
   for (const auto& info : ids.list()) EXPECT_EQ(info.refcount, 0u) << info.id;
 
   // The agent re-acquires what its endpoints use; the rest goes.
