@@ -18,8 +18,11 @@ std::vector<KernelFeature> probe_kernel_features() {
   auto map = [&](const char* name, bpf_map_type type, bool required) {
     out.push_back({std::string("map_type ") + name, required, libbpf_probe_bpf_map_type(type, nullptr) == 1});
   };
+  // libbpf reports a helper as supported whenever the verifier did not name it unknown, which is
+  // also the case when the program type itself cannot be loaded: probe that first.
   auto helper = [&](const char* name, bpf_prog_type type, bpf_func_id id, bool required) {
-    out.push_back({std::string("helper ") + name, required, libbpf_probe_bpf_helper(type, id, nullptr) == 1});
+    bool available = libbpf_probe_bpf_prog_type(type, nullptr) == 1 && libbpf_probe_bpf_helper(type, id, nullptr) == 1;
+    out.push_back({std::string("helper ") + name, required, available});
   };
   prog("sched_cls", BPF_PROG_TYPE_SCHED_CLS, true);
   prog("xdp", BPF_PROG_TYPE_XDP, false);
