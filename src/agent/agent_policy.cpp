@@ -116,14 +116,21 @@ void Agent::regenerate_policy() {
   for (const auto& [prefix, id] : cidrs)
     ipcache.update(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()},
                    ipcache_value{id, 0});
+  // Prefixes no rule names any more stay until the new entries are in place (below): the old
+  // entries may still be what lets a live connection through.
+  std::vector<endpoint::Ipv4Prefix> gone_prefixes;
   std::vector<uint32_t> gone;
   for (const auto& [prefix, id] : cidr_identities_) {
     if (cidrs.count(prefix)) continue;
-    ipcache.erase(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()});
+    gone_prefixes.push_back(prefix);
     gone.push_back(id);
   }
-  cidr_count.update(0, static_cast<uint32_t>(cidrs.size()));
-  identities_->release_all(gone);
+  auto remove_gone_prefixes = [&] {
+    for (const auto& prefix : gone_prefixes)
+      ipcache.erase(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()});
+    cidr_count.update(0, static_cast<uint32_t>(cidrs.size()));
+    identities_->release_all(gone);
+  };
   cidr_identities_ = cidrs;
   input.cidr_identities = cidrs;
 
@@ -133,6 +140,7 @@ void Agent::regenerate_policy() {
     policy_map_refusal_ = fmt::format("the policy map is full: the policies need {} entries, the map holds {} "
                                       "(--policy-map-max); an apply was refused",
                                       next.entries.size(), max);
+    remove_gone_prefixes();  // as cidr_identities_ no longer holds them
     fail("the policy map is full: these policies need {} entries, the map holds {}; nothing was applied",
          next.entries.size(), max);
   }
@@ -151,6 +159,7 @@ void Agent::regenerate_policy() {
   // earlier agent are found too.
   for (const auto& k : map.keys())
     if (!resolved_.entries.count(k)) map.erase(k);
+  remove_gone_prefixes();
 }
 
 std::vector<std::string> Agent::one_sided_allow_notes(const std::set<std::string>& policies) const {

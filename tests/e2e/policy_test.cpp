@@ -388,12 +388,13 @@ spec:
   EXPECT_EQ(trace_step(t, "ingress").value("reason", ""), "POLICY_DENY") << t.dump(2);
   EXPECT_THAT(trace_step(t, "ingress").value("decidedBy", ""), HasSubstr("deny-bad spec.ingressDeny[0]")) << t.dump(2);
   size_t denies = 0;
-  for (const auto& e : bpf_policy(ns() + "/server")["items"]) {
+  const nlohmann::json held = bpf_policy(ns() + "/server");  // kept alive: the loop walks a part of it
+  for (const auto& e : held["items"]) {
     if (e["verdict"] != "deny") continue;
     denies++;
     EXPECT_THAT(e["rule"].get<std::string>(), HasSubstr("deny-bad")) << e;
   }
-  EXPECT_GT(denies, 0u) << "the deny rule has entries in the policy map";
+  EXPECT_GT(denies, 0u) << "the deny rule has entries in the policy map: " << held.dump();
 }
 
 // ---------------------------------------------------------------- clusterwide
