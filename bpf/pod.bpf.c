@@ -5,7 +5,8 @@
  *             from the node or the L7 proxy: its ingress stage)
  * Composes the concerns in lib/; each step may end the packet with a named
  * drop reason. Replies of tracked connections skip policy (stateful); every
- * other packet is checked, so a removed allow also cuts established flows. */
+ * other packet is checked, or found allowed in its conntrack entry at the
+ * current policy revision, so a removed allow also cuts established flows. */
 #include "lib/common.h"
 #include "lib/conntrack.h"
 #include "lib/drop.h"
@@ -21,30 +22,42 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Policy and conntrack for one hook: returns 0 to go on, or a drop verdict.
+/* Policy and conntrack for one hook, given ct_lookup's answer for `scope`:
+ * returns 0 to go on, or a drop verdict. A packet of a known connection's own direction skips the policy lookups
+ * while its entry holds an allow of the current policy revision for the same
+ * identities (ct_allow_cached); `cacheable` is 0 where peer_ip is not the
+ * packet's own peer (the L7 proxy's upstream leg, judged as its client).
  * Events: a policy verdict for every new connection a rule decided (allowed
  * or denied), and trace events as conntrack aggregates them (start, first
  * reply, SYN/FIN/RST new in a direction), so a busy stream reports a handful. */
 static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *ep,
-				   __u8 scope, __u32 peer_identity, __u32 peer_ip, __u16 peer_endpoint_id, __u8 trace_point)
+				   int ct, struct ct_entry *entry, __u8 scope, __u32 peer_identity, __u32 peer_ip,
+				   __u16 peer_endpoint_id, __u8 trace_point, int cacheable)
 {
-	struct ct_entry *entry;
-	int ct = ct_lookup(ctx, scope, &entry);
 	int verdict = POLICY_ALLOWED_BY_DEFAULT;
+	__u32 revision = 0;
 
 	if (ct != CT_REPLY) {
-		verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip), peer_endpoint_id);
-		if (verdict < 0) {
-			emit_event(skb, ctx, EVENT_POLICY_VERDICT, -verdict);
-			return drop_packet(skb, ctx, -verdict);
+		/* Read before the lookups: a change racing them bumps it past what is stamped. */
+		revision = cacheable ? policy_revision_now() : 0;
+		if (ct == CT_ESTABLISHED && ct_allow_cached(entry, ctx, revision)) {
+			revision = 0; /* nothing new to stamp */
+		} else {
+			verdict = policy_check(ctx, ep, peer_identity, cidr_identity(peer_ip), peer_endpoint_id);
+			if (verdict < 0) {
+				emit_event(skb, ctx, EVENT_POLICY_VERDICT, -verdict);
+				return drop_packet(skb, ctx, -verdict);
+			}
 		}
 	}
 	if (entry) {
-		if (ct_touch(entry, &ctx->pkt, ct == CT_REPLY, mono_seconds()))
+		if (revision)
+			ct_stamp(entry, ctx, revision);
+		if (ct_touch(entry, &ctx->pkt, ct == CT_REPLY, ctx->now))
 			emit_event(skb, ctx, EVENT_TRACE, trace_point);
 		return 0;
 	}
-	int ret = ct_create(ctx, scope);
+	int ret = ct_create(ctx, scope, revision);
 	if (ret < 0)
 		return drop_packet(skb, ctx, -ret);
 	if (verdict == POLICY_ALLOWED_BY_RULE)
@@ -63,22 +76,23 @@ static __always_inline int enforce(struct __sk_buff *skb, struct pkt_ctx *ctx, c
 static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *ctx, const struct endpoint_info *dst,
 					 __u32 peer_ip)
 {
+	struct ct_entry *entry;
+	int ct = ct_lookup(ctx, CT_INGRESS, &entry);
 	int ret;
 
 	/* The node itself may always reach its pods (Cilium's allow-localhost). */
 	if (ctx->src_identity == IDENTITY_HOST) {
-		struct ct_entry *entry;
-		int ct = ct_lookup(ctx, CT_INGRESS, &entry);
 		if (entry) {
-			if (ct_touch(entry, &ctx->pkt, ct == CT_REPLY, mono_seconds()))
+			if (ct_touch(entry, &ctx->pkt, ct == CT_REPLY, ctx->now))
 				emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
-		} else if ((ret = ct_create(ctx, CT_INGRESS)) < 0) {
+		} else if ((ret = ct_create(ctx, CT_INGRESS, 0)) < 0) {
 			return drop_packet(skb, ctx, -ret);
 		} else {
 			emit_event(skb, ctx, EVENT_TRACE, TRACE_TO_ENDPOINT);
 		}
 	} else {
-		ret = enforce(skb, ctx, dst, CT_INGRESS, ctx->src_identity, peer_ip, 0, TRACE_TO_ENDPOINT);
+		ret = enforce(skb, ctx, dst, ct, entry, CT_INGRESS, ctx->src_identity, peer_ip, 0, TRACE_TO_ENDPOINT,
+			      peer_ip == ctx->pkt.saddr);
 		if (ret)
 			return ret;
 	}
@@ -91,7 +105,7 @@ static __always_inline int ingress_stage(struct __sk_buff *skb, struct pkt_ctx *
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
-	struct pkt_ctx ctx = { .dir = METRIC_EGRESS, .ifindex = skb->ifindex };
+	struct pkt_ctx ctx = { .dir = METRIC_EGRESS, .ifindex = skb->ifindex, .now = mono_seconds() };
 	int ret = parse_packet(skb, &ctx.pkt);
 
 	if (ret == PARSE_PASS)
@@ -111,10 +125,25 @@ int from_pod(struct __sk_buff *skb)
 	if (ret < 0)
 		return lb_refuse(skb, &ctx, -ret);
 
+	/* Who the destination is, without the ipcache's longest-prefix search where
+	 * possible: a local pod's identity is in its endpoint entry (written with its
+	 * ipcache entry), and a known connection to the node, allowed at the current
+	 * policy revision (bumped after every ipcache change too), keeps it. */
+	struct ct_entry *entry;
+	int ct = ct_lookup(&ctx, CT_EGRESS, &entry);
 	struct endpoint_info *dst = endpoint_lookup(ctx.pkt.daddr);
-	struct ipcache_value *dst_info = ipcache_lookup(ctx.pkt.daddr);
-	ctx.dst_identity = dst_info ? dst_info->identity : IDENTITY_WORLD;
-	int to_host = dst_info && (dst_info->flags & IPCACHE_F_HOST);
+	int to_host = 0;
+	if (dst) {
+		ctx.dst_identity = dst->identity;
+	} else if (ct == CT_ESTABLISHED && entry->dst_identity == IDENTITY_HOST && entry->policy_revision &&
+		   entry->policy_revision == policy_revision_now()) {
+		ctx.dst_identity = IDENTITY_HOST;
+		to_host = 1;
+	} else {
+		struct ipcache_value *dst_info = ipcache_lookup(ctx.pkt.daddr);
+		ctx.dst_identity = dst_info ? dst_info->identity : IDENTITY_WORLD;
+		to_host = dst_info && (dst_info->flags & IPCACHE_F_HOST);
+	}
 
 	/* Nowhere else: only local pods and the node itself are reachable. */
 	if (!dst && !to_host)
@@ -125,8 +154,8 @@ int from_pod(struct __sk_buff *skb)
 
 	/* Towards a pod, this is the source's egress stage (from-endpoint); the destination's
 	 * ingress stage reports to-endpoint for the same packet, so the two are told apart. */
-	ret = enforce(skb, &ctx, src, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? dst->endpoint_id : 0,
-		      dst ? TRACE_FROM_ENDPOINT : TRACE_TO_HOST);
+	ret = enforce(skb, &ctx, src, ct, entry, CT_EGRESS, ctx.dst_identity, ctx.pkt.daddr, dst ? dst->endpoint_id : 0,
+		      dst ? TRACE_FROM_ENDPOINT : TRACE_TO_HOST, 1);
 	if (ret)
 		return ret;
 
@@ -152,6 +181,7 @@ int from_pod(struct __sk_buff *skb)
 		.src_identity = ctx.src_identity,
 		.dst_identity = dst->identity,
 		.ifindex = dst->ifindex,
+		.now = ctx.now,
 	};
 	ret = ingress_stage(skb, &in, dst, in.pkt.saddr);
 	if (ret)
@@ -167,7 +197,7 @@ int to_pod(struct __sk_buff *skb)
 		skb->mark = 0;
 		return TC_ACT_OK;
 	}
-	struct pkt_ctx ctx = { .dir = METRIC_INGRESS, .ifindex = skb->ifindex };
+	struct pkt_ctx ctx = { .dir = METRIC_INGRESS, .ifindex = skb->ifindex, .now = mono_seconds() };
 	int ret = parse_packet(skb, &ctx.pkt);
 
 	if (ret == PARSE_PASS)

@@ -41,7 +41,9 @@ struct ct_entry {
 	__u8 tcp_flags_fwd; /* union of TCP flags seen each way */
 	__u8 tcp_flags_rev;
 	__u16 flags;        /* enum ct_flags */
-	__u32 pad;
+	/* The policy revision at which this direction's packets were last allowed with
+	 * src_identity and dst_identity (0: never; see ct_allow_cached in lib/conntrack.h) */
+	__u32 policy_revision;
 };
 
 /* Lifetimes, in seconds, as Cilium's defaults. */

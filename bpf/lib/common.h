@@ -41,6 +41,7 @@ struct pkt_ctx {
 	__u16 proxy_port;       /* set by the policy lookup: the L7 proxy its allowing entry asks for, or 0 */
 	__u32 ifindex;          /* the veth events name: the program's own, or the destination's for its ingress stage */
 	__u32 policy_ref;       /* set by the policy lookup: the rule (or default-deny causes) that decided, or 0 */
+	__u32 now;              /* mono_seconds() when the program started: conntrack's clock */
 };
 
 #define TCP_BIT_FIN 0x01

@@ -9,8 +9,19 @@
  *                            Counts the packet on its entry; called only once
  *                            the packet is allowed, so a dropped one neither
  *                            counts nor keeps the connection alive
- *   ct_create(ctx, scope) -> 0 or -DROP_CT_MAP_INSERTION_FAILED; called for
- *                            CT_NEW once policy has allowed the packet
+ *   ct_create(ctx, scope, revision) -> 0 or -DROP_CT_MAP_INSERTION_FAILED; called
+ *                            for CT_NEW once policy has allowed the packet; the
+ *                            entry is stamped with `revision` (ct_stamp's rule)
+ *   ct_allow_cached(entry, ctx, revision) -> 1 when a packet of the entry's own
+ *                            direction may skip policy: the entry was allowed at
+ *                            `revision` (the current policy revision, not 0) for
+ *                            the identities ctx holds now
+ *   ct_stamp(entry, ctx, revision) records that policy has just allowed such a
+ *                            packet at `revision` (read before the policy lookups,
+ *                            so a change that races them bumps it past the stamp);
+ *                            not for an allow that names the L7 proxy (its SYN
+ *                            must decide again), nor when the identities differ
+ *                            from the entry's (a relabelled pod: judged every time)
  *
  * Lookup order: the packet's own tuple in `scope` (the connection was opened
  * in this direction), then the reversed tuple in the other scope (this is a
@@ -85,10 +96,24 @@ static __always_inline int ct_touch(struct ct_entry *e, const struct packet *pkt
 	return report;
 }
 
+static __always_inline int ct_allow_cached(const struct ct_entry *e, const struct pkt_ctx *ctx, __u32 revision)
+{
+	return revision && e->policy_revision == revision && e->src_identity == ctx->src_identity &&
+	       e->dst_identity == ctx->dst_identity;
+}
+
+static __always_inline void ct_stamp(struct ct_entry *e, const struct pkt_ctx *ctx, __u32 revision)
+{
+	if (ctx->proxy_port || e->src_identity != ctx->src_identity || e->dst_identity != ctx->dst_identity)
+		return;
+	if (e->policy_revision != revision)
+		e->policy_revision = revision;
+}
+
 static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope, struct ct_entry **found)
 {
 	const struct packet *pkt = &ctx->pkt;
-	__u32 now = mono_seconds();
+	__u32 now = ctx->now;
 	struct ct_key key = {
 		.saddr = pkt->saddr, .daddr = pkt->daddr,
 		.sport = pkt->sport, .dport = pkt->dport,
@@ -116,10 +141,10 @@ static __always_inline int ct_lookup(struct pkt_ctx *ctx, __u8 scope, struct ct_
 	return CT_NEW;
 }
 
-static __always_inline int ct_create(struct pkt_ctx *ctx, __u8 scope)
+static __always_inline int ct_create(struct pkt_ctx *ctx, __u8 scope, __u32 revision)
 {
 	const struct packet *pkt = &ctx->pkt;
-	__u32 now = mono_seconds();
+	__u32 now = ctx->now;
 	struct ct_key key = {
 		.saddr = pkt->saddr, .daddr = pkt->daddr,
 		.sport = pkt->sport, .dport = pkt->dport,
@@ -129,6 +154,7 @@ static __always_inline int ct_create(struct pkt_ctx *ctx, __u8 scope)
 		.created = now,
 		.src_identity = ctx->src_identity,
 		.dst_identity = ctx->dst_identity,
+		.policy_revision = ctx->proxy_port ? 0 : revision,
 	};
 	ct_touch(&entry, pkt, 0, now);
 	if (bpf_map_update_elem(&conntrack, &key, &entry, BPF_ANY) < 0)

@@ -17,24 +17,32 @@
 #include "abi/endpoint.h"
 #include "lib/common.h"
 
-#define IP_TTL_OFF (ETH_HLEN + offsetof(struct iphdr, ttl))
-#define IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
 
 static __always_inline int rewrite_for_endpoint(struct __sk_buff *skb, const struct packet *pkt,
 						const struct endpoint_info *ep)
 {
 	if (pkt->ttl <= 1)
 		return -DROP_TTL_EXCEEDED;
-	/* TTL and protocol share one 16-bit word of the header checksum. */
-	__u16 old_word = bpf_htons(((__u16)pkt->ttl << 8) | pkt->proto);
-	__u16 new_word = bpf_htons(((__u16)(pkt->ttl - 1) << 8) | pkt->proto);
-	__u8 ttl = pkt->ttl - 1;
-
-	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2) < 0 ||
-	    bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttl, 1, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, 0, ep->pod_mac, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, ep->host_mac, ETH_ALEN, 0) < 0)
+	/* Written in place (direct packet access): a store helper per field cost more
+	 * than the rest of a known connection's packet. Earlier NAT helpers may have
+	 * moved the data, so the pointers are taken here. */
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
 		return -DROP_WRITE_ERROR;
+	/* TTL and protocol share one 16-bit word of the header checksum (RFC 1624:
+	 * HC' = ~(~HC + ~m + m')); the sum is the same in either byte order. */
+	__u16 *word = (__u16 *)&ip->ttl;
+	__u16 old_word = *word;
+	ip->ttl = pkt->ttl - 1;
+	__u32 sum = (__u16)~ip->check + (__u16)~old_word + *word;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = (__u16)~sum;
+	__builtin_memcpy(eth->h_dest, ep->pod_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, ep->host_mac, ETH_ALEN);
 	return 0;
 }
 

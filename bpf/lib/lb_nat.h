@@ -76,7 +76,9 @@ static __always_inline void lb_forget_stale_revnat(const struct packet *pkt)
 		.saddr = pkt->daddr, .daddr = pkt->saddr,
 		.sport = pkt->dport, .dport = pkt->sport, .proto = pkt->proto,
 	};
-	bpf_map_delete_elem(&lb_nat, &rev);
+	/* A lookup takes no lock; most SYNs find nothing to delete. */
+	if (bpf_map_lookup_elem(&lb_nat, &rev))
+		bpf_map_delete_elem(&lb_nat, &rev);
 }
 
 static __always_inline int lb_dnat_to_backend(struct __sk_buff *skb, struct pkt_ctx *ctx)

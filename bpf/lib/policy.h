@@ -16,7 +16,12 @@
  * CIDR identity (when a policy CIDR holds its address), then for "any
  * identity". A deny found in any wins at once; else an allow found in any
  * allows; else the direction's default applies:
- * deny when a policy selects the endpoint in that direction, allow when none does. */
+ * deny when a policy selects the endpoint in that direction, allow when none does.
+ *
+ *   policy_revision_now() -> the policy revision: the agent bumps it after every
+ *       batch of changes to what a verdict depends on (policy map, policy CIDRs,
+ *       endpoint flags, ipcache); a conntrack entry allowed at the current one skips
+ *       policy_check (ct_allow_cached). 0 until the agent first writes it: no caching. */
 #pragma once
 
 #include "abi/endpoint.h"
@@ -30,6 +35,21 @@ struct {
 	__type(value, struct policy_entry);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} policy_revision SEC(".maps");
+
+static __always_inline __u32 policy_revision_now(void)
+{
+	__u32 zero = 0;
+	__u32 *revision = bpf_map_lookup_elem(&policy_revision, &zero);
+
+	return revision ? *revision : 0;
+}
 
 enum policy_result {
 	POLICY_ALLOWED_BY_DEFAULT = 0,

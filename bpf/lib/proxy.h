@@ -122,7 +122,9 @@ static __always_inline int proxy_redirect(struct __sk_buff *skb, struct pkt_ctx 
 			}
 		}
 		if (!proxy_port) {
-			bpf_map_delete_elem(&proxy_flows, &fkey);
+			/* A lookup takes no lock; most SYNs find nothing to delete. */
+			if (bpf_map_lookup_elem(&proxy_flows, &fkey))
+				bpf_map_delete_elem(&proxy_flows, &fkey);
 			return 0;
 		}
 		struct proxy_flow flow = { .proxy_port = proxy_port };

@@ -160,6 +160,9 @@ void Agent::regenerate_policy() {
   for (const auto& k : map.keys())
     if (!resolved_.entries.count(k)) map.erase(k);
   remove_gone_prefixes();
+  // Last: every apply, delete and restore ends here, after its endpoint and ipcache writes
+  // too, so connections allowed under the old state are judged again at their next packet.
+  datapath_->bump_policy_revision();
 }
 
 std::vector<std::string> Agent::one_sided_allow_notes(const std::set<std::string>& policies) const {

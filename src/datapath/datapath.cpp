@@ -128,6 +128,14 @@ ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.connt
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
 PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
 IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
+PolicyRevisionMap Datapath::policy_revision() const {
+  return {bpf_map__fd(skel_->maps.policy_revision), "policy_revision"};
+}
+void Datapath::bump_policy_revision() const {
+  auto map = policy_revision();
+  uint32_t next = map.lookup(0).value_or(0) + 1;
+  map.update(0, next == 0 ? 1 : next);  // 0 means "never": the datapath caches nothing for it
+}
 PolicyCidrsCountMap Datapath::policy_cidrs_count() const {
   return {bpf_map__fd(skel_->maps.policy_cidrs_count), "policy_cidrs_count"};
 }

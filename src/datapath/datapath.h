@@ -55,6 +55,7 @@ using ProxyConfigMap = BpfMap<uint32_t, proxy_config>;
 using ProxyFlowsMap = BpfMap<proxy_flow_key, proxy_flow>;
 using ProxyOriginMap = BpfMap<proxy_origin_key, proxy_origin>;
 using PolicyCidrsCountMap = BpfMap<uint32_t, uint32_t>;
+using PolicyRevisionMap = BpfMap<uint32_t, uint32_t>;
 
 class Datapath {
  public:
@@ -75,6 +76,11 @@ class Datapath {
   // Prefixes in policy_cidrs at key 0; while it is 0 the datapath does not search the trie.
   PolicyCidrsCountMap policy_cidrs_count() const;
   size_t policy_max_entries() const;
+  // The policy revision at key 0 (lib/policy.h): conntrack entries cache an allow for it.
+  PolicyRevisionMap policy_revision() const;
+  // After every batch of writes to what a verdict depends on (policy map, policy CIDRs,
+  // endpoint flags, ipcache): established connections are judged again at their next packet.
+  void bump_policy_revision() const;
   // Service load balancing maps, shared with the socket programs (sock_lb.h).
   LbServicesMap lb_services() const;
   LbBackendsMap lb_backends() const;

@@ -12,7 +12,9 @@
 namespace pilus::observe {
 
 namespace {
-constexpr int kPollTimeoutMs = 100;  // bounds how long stop() waits for the thread
+// Bounds how long stop() waits for the thread, and how late a flow below the datapath's
+// wakeup threshold is read.
+constexpr int kPollTimeoutMs = 100;
 }
 
 EventReader::EventReader(int events_fd, int lost_fd, FlowDecoder& decoder, FlowRing& ring)
@@ -42,6 +44,9 @@ void EventReader::stop() {
 void EventReader::run() {
   while (!stopping_.load(std::memory_order_relaxed)) {
     int n = ring_buffer__poll(rb_, kPollTimeoutMs);
+    // The datapath wakes this thread only once a backlog builds up (bpf/lib/events.h):
+    // what came in below that is read here, at the latest one timeout late.
+    if (n == 0) n = ring_buffer__consume(rb_);
     // EINTR is a signal, not a failure; other errors would repeat at once, so pace them.
     if (n < 0 && n != -EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(kPollTimeoutMs));
   }

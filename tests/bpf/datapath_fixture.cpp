@@ -86,11 +86,13 @@ Pod DatapathTest::add_local_pod(std::string_view ip, int ifindex, uint32_t ident
   std::memcpy(info.pod_mac, pod.pod_mac.data(), sizeof(info.pod_mac));
   datapath_->endpoints().update(endpoint_key{ipv4_address(ip)}, info);
   datapath_->ipcache().update(ipcache_key{32, ipv4_address(ip)}, ipcache_value{identity, IPCACHE_F_LOCAL_POD});
+  datapath_->bump_policy_revision();
   return pod;
 }
 
 void DatapathTest::add_host_address(std::string_view ip) {
   datapath_->ipcache().update(ipcache_key{32, ipv4_address(ip)}, ipcache_value{IDENTITY_HOST, IPCACHE_F_HOST});
+  datapath_->bump_policy_revision();
 }
 
 void DatapathTest::enforce_policy(const Pod& pod, uint8_t dir) {
@@ -100,6 +102,7 @@ void DatapathTest::enforce_policy(const Pod& pod, uint8_t dir) {
   if (!info) fail("enforce_policy: {} is not a seeded pod", pod.ip);
   info->flags |= dir == METRIC_INGRESS ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
   endpoints.update(key, *info);
+  datapath_->bump_policy_revision();
 }
 
 void DatapathTest::allow(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
@@ -108,6 +111,7 @@ void DatapathTest::allow(const Pod& pod, uint8_t dir, const PolicyMatch& match) 
   entry.match_type = policy_match_type_of(&key);
   entry.rule_id = match.rule_id;
   datapath_->policy().update(key, entry);
+  datapath_->bump_policy_revision();
 }
 
 void DatapathTest::deny(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
@@ -117,6 +121,7 @@ void DatapathTest::deny(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
   entry.match_type = policy_match_type_of(&key);
   entry.rule_id = match.rule_id;
   datapath_->policy().update(key, entry);
+  datapath_->bump_policy_revision();
 }
 
 void DatapathTest::default_deny_ref(const Pod& pod, uint8_t dir, uint32_t ref) {
@@ -128,6 +133,7 @@ void DatapathTest::default_deny_ref(const Pod& pod, uint8_t dir, uint32_t ref) {
   policy_entry entry{};
   entry.rule_id = ref;
   datapath_->policy().update(key, entry);
+  datapath_->bump_policy_revision();
 }
 
 void DatapathTest::add_endpoint_flags(const Pod& pod, uint16_t flags) {
@@ -137,10 +143,12 @@ void DatapathTest::add_endpoint_flags(const Pod& pod, uint16_t flags) {
   if (!info) fail("add_endpoint_flags: {} is not a seeded pod", pod.ip);
   info->flags |= flags;
   endpoints.update(key, *info);
+  datapath_->bump_policy_revision();
 }
 
 void DatapathTest::revoke(const Pod& pod, uint8_t dir, const PolicyMatch& match) {
   if (!datapath_->policy().erase(policy_key_for(pod, dir, match))) fail("revoke: no such policy entry");
+  datapath_->bump_policy_revision();
 }
 
 RunResult DatapathTest::run(int prog_fd, const std::vector<uint8_t>& packet, int ifindex, uint32_t repeat,

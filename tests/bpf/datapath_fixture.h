@@ -87,6 +87,8 @@ class DatapathTest : public ::testing::Test {
 
   // Policy as the agent writes it: a direction that some policy selects is
   // default deny (enforce_policy), then allow/deny entries per peer and port.
+  // Like the agent, every helper that writes a map a verdict depends on bumps the
+  // policy revision after its write (cached allows of known connections go stale).
   void enforce_policy(const Pod& pod, uint8_t dir);
   void allow(const Pod& pod, uint8_t dir, const PolicyMatch& match);
   void deny(const Pod& pod, uint8_t dir, const PolicyMatch& match);
