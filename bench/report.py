@@ -214,7 +214,7 @@ def readme_table(meta, tables):
     m = meta["machine"]
     load = ", ".join(f"{x:.1f}" for x in m["load_average_at_end"])
     out = [f"`make bench` ({meta['form']} form) at commit {meta['commit']}, {meta['generated']}, "
-           f"{meta['wall_seconds']} s wall; {m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, "
+           f"{str(meta['wall_seconds']) + ' s wall; ' if meta['wall_seconds'] else ''}{m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, "
            f"load average at the end {load}. Medians over the repetitions; each ratio compares "
            "two columns measured in the same run."]
     if meta.get("failed"):
