@@ -81,19 +81,32 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("records")
-    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("records", help="this run's records (JSONL)")
+    ap.add_argument("--out-dir", help="where latest.md and latest.json go (required with records)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--wall-seconds", type=float, default=0)
     ap.add_argument("--failed", default="", help="benchmarks that failed, comma separated")
+    ap.add_argument("--previous", help="records of an earlier run: rows of benchmarks this run did not run "
+                    "are taken from it (and marked so)")
+    ap.add_argument("--readme", help="README to rewrite between its bench-table markers")
     args = ap.parse_args()
 
-    rows = []
-    with open(args.records) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                rows.append(json.loads(line))
+    if args.records.endswith(".json"):  # a written latest.json: only the README table, as it was measured
+        if not args.readme:
+            raise SystemExit("a .json input only rewrites the README: give --readme")
+        with open(args.records) as f:
+            done = json.load(f)
+        write_readme_table(args.readme, done["meta"], done["tables"])
+        return
+    if not args.out_dir:
+        raise SystemExit("--out-dir is required")
+    rows = read_records(args.records)
+    previous_benches = []
+    if args.previous:
+        ran = {r["bench"] for r in rows}
+        kept = [dict(r, previous=True) for r in read_records(args.previous) if r["bench"] not in ran]
+        previous_benches = sorted({r["bench"] for r in kept})
+        rows = kept + rows
 
     tables = {}
     for r in rows:
@@ -108,6 +121,8 @@ def main():
             "ratio_pilus_to_baseline": ratio(pilus, base),
             "note": r.get("note", ""),
         }
+        if r.get("previous"):
+            row["previous_run"] = True
         if floor:
             row["floor"] = floor
             row["ratio_pilus_to_floor"] = ratio(pilus, floor)
@@ -123,6 +138,8 @@ def main():
         "machine": machine(),
         "failed": [x for x in args.failed.split(",") if x],
     }
+    if previous_benches:
+        meta["previous_run"] = {"benches": previous_benches, "records": args.previous}
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "latest.json"), "w") as f:
         json.dump({"meta": meta, "tables": tables}, f, indent=2)
@@ -141,6 +158,8 @@ def main():
     ]
     if meta["failed"]:
         out += [f"**Failed or timed out:** {', '.join(meta['failed'])} (see the run's log).", ""]
+    if previous_benches:
+        out += [f"Not run this time, rows kept from an earlier run: {', '.join(previous_benches)}.", ""]
     for title, t in tables.items():
         rows = t["rows"]
         unit = rows[0]["unit"]
@@ -171,7 +190,60 @@ def main():
         out.append("")
     with open(os.path.join(args.out_dir, "latest.md"), "w") as f:
         f.write("\n".join(out))
+    if args.readme:
+        write_readme_table(args.readme, meta, tables)
     print("\n".join(out))
+
+
+def read_records(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+README_BEGIN = "<!-- bench-table: written by bench/report.py from bench/results/latest.json; do not edit -->"
+README_END = "<!-- bench-table end -->"
+
+
+def readme_table(meta, tables):
+    """One line per row of every table: median pilus, median baseline, their ratio."""
+    m = meta["machine"]
+    load = ", ".join(f"{x:.1f}" for x in m["load_average_at_end"])
+    out = [f"`make bench` ({meta['form']} form) at commit {meta['commit']}, {meta['generated']}, "
+           f"{str(meta['wall_seconds']) + ' s wall; ' if meta['wall_seconds'] else ''}{m['cpu']}, {m['cores']} cores, kernel {m['kernel']}, "
+           f"load average at the end {load}. Medians over the repetitions; each ratio compares "
+           "two columns measured in the same run."]
+    if meta.get("failed"):
+        out.append(f"Failed or timed out: {', '.join(meta['failed'])}.")
+    if meta.get("previous_run"):
+        out.append(f"Rows of {', '.join(meta['previous_run']['benches'])} (marked *) are from an earlier run.")
+    out += ["", "| table | parameter | pilus | baseline | pilus/baseline |", "|---|---|---|---|---|"]
+    for title, t in tables.items():
+        for r in t["rows"]:
+            unit = r["unit"]
+            star = " *" if r.get("previous_run") else ""
+            base = r["baseline"]
+            base_text = f"{fmt(base['median'])} ({r['baseline_name']})" if base and base["median"] is not None else "n/a"
+            pilus = fmt(r["pilus"]["median"]) if r["pilus"] else "n/a"
+            cells = [f"{title}, {unit}{star}", r["param"], pilus, base_text, fmt(r["ratio_pilus_to_baseline"])]
+            if "floor" in r and r["floor"]:
+                cells[3] += f"; floor {fmt(r['floor']['median'])} (pilus/floor {fmt(r.get('ratio_pilus_to_floor'))})"
+            out.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(out)
+
+
+def write_readme_table(path, meta, tables):
+    text = open(path).read()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"{path}: no bench-table markers ({README_BEGIN} ... {README_END})")
+    head = text[:begin + len(README_BEGIN)]
+    with open(path, "w") as f:
+        f.write(head + "\n" + readme_table(meta, tables) + "\n" + text[end:])
 
 
 if __name__ == "__main__":

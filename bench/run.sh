@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: runs every benchmark script in order, each bounded in time and cleaning up
-# after itself, then writes bench/results/latest.{md,json}. Usage: bench/run.sh BUILD_DIR [quick]
+# after itself, then writes bench/results/latest.{md,json} and README.md's benchmark table (between
+# its bench-table markers). Usage: bench/run.sh BUILD_DIR [quick]
 set -uo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 export BENCH_BUILD=$(cd "${1:-build}" && pwd)
@@ -50,7 +51,7 @@ wall=$(awk -v a="$start" -v b="$end" 'BEGIN {print b - a}')
 quick_flag=""
 [ "$BENCH_QUICK" = 1 ] && quick_flag=--quick
 (IFS=,; python3 "$BENCH_DIR/report.py" "$BENCH_RECORDS" --out-dir "$BENCH_DIR/results" $quick_flag \
-  --wall-seconds "$wall" --failed "${failed[*]}") >/dev/null
+  --wall-seconds "$wall" --failed "${failed[*]}" --readme "$BENCH_DIR/../README.md") >/dev/null
 cp "$BENCH_RECORDS" "$BENCH_DIR/results/latest.records.jsonl"
 rm -rf "$BENCH_WORK"
 echo "bench: wrote $BENCH_DIR/results/latest.md and latest.json in ${wall%.*} s" >&2

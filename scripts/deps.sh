@@ -9,6 +9,7 @@ packages=(
   iproute2 iputils-ping socat curl procps python3
   prometheus
   iptables
+  haproxy
 )
 missing=()
 for p in "${packages[@]}"; do

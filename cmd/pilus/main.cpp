@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   agent->add_option("--ct-gc-interval", config.ct_gc_interval_s, "seconds between conntrack GC runs");
   agent->add_option("--log-level", log_level, "trace, debug, info, warn, error");
   agent->add_option("--flow-buffer", config.flow_buffer, "flows kept for pilus observe");
+  agent->add_option("--enable-hubble", config.enable_hubble,
+                    "decode the datapath's events into flows (false: the events ring is left unread)");
   agent->add_option("--node-name", config.node_name, "node name shown in flows (default: host name)");
   agent->add_option("--service-cidr", config.service_cidr, "service VIPs (ClusterIP) are taken from here");
   agent->add_option("--maglev-table-size", config.maglev_size, "Maglev slots per service port (a prime)");

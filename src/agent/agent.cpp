@@ -93,7 +93,7 @@ Agent::Agent(AgentConfig config)
   event_reader_ = std::make_unique<observe::EventReader>(datapath_->events_fd(), datapath_->events_lost_fd(),
                                                          *flow_decoder_, *flow_ring_);
   event_reader_->on_flow([this](const observe::Flow& f) { flow_metrics_.observe(f); });
-  event_reader_->start();
+  if (config_.enable_hubble) event_reader_->start();
   maintenance_ = std::thread([this] { maintenance_loop(); });
   spdlog::info("agent ready: {} endpoints, pod CIDR {}, datapath {}", pods_.size(), ipam_.cidr(),
                restored_datapath_ ? "adopted from pins" : "freshly loaded");

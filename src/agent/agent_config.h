@@ -35,6 +35,7 @@ struct AgentConfig {
   uint64_t api_max_request_bytes = 64ull << 20;
   uint32_t proxy_max_connections = 4096;              // L7 proxy client connections, all pods together
   uint32_t proxy_max_connections_per_identity = 512;  // one client identity's share of them
+  bool enable_hubble = true;  // false: no event reader (events stay in the ring, then count as lost)
 };
 
 nlohmann::json to_json(const AgentConfig& c);

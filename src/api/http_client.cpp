@@ -86,7 +86,8 @@ Response HttpClient::request(const std::string& method, const std::string& path_
 }
 
 void HttpClient::stream_lines(const std::string& method, const std::string& path_and_query,
-                              const std::function<bool(std::string_view)>& on_line, const std::string& body) {
+                              const std::function<bool(std::string_view)>& on_line, const std::string& body,
+                              const std::function<void()>& after_lines) {
   asio::io_context ioc;
   Socket sock(ioc);
   connect(sock, path_);
@@ -118,6 +119,7 @@ void HttpClient::stream_lines(const std::string& method, const std::string& path
       if (!on_line(std::string_view(pending).substr(start, nl - start))) return;  // closing the socket tells the agent
     }
     pending.erase(0, start);
+    if (after_lines) after_lines();
   }
   if (!ok) throw Error(error_message(status, pending));
   if (!pending.empty()) on_line(pending);

@@ -24,8 +24,11 @@ class HttpClient {
   // Streams a response, calling on_line for every '\n'-terminated line (without the '\n'), as soon as
   // it arrives; a last line without '\n' is passed too. Stops, closing the connection, when on_line
   // returns false or the server ends the response. Non-2xx: throws pilus::Error with the body's "error".
+  // after_lines, when given, runs once the lines of each read are handed over (e.g. to flush
+  // output once per read instead of once per line).
   void stream_lines(const std::string& method, const std::string& path_and_query,
-                    const std::function<bool(std::string_view)>& on_line, const std::string& body = "");
+                    const std::function<bool(std::string_view)>& on_line, const std::string& body = "",
+                    const std::function<void()>& after_lines = {});
 
   const std::string& socket_path() const { return path_; }
 

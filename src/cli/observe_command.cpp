@@ -93,7 +93,7 @@ int observe_command(const ClientOptions& o, const ObserveOptions& opts) {
   api::HttpClient client(o.socket);
   client.stream_lines("GET", "/v1/flows?" + query, [&](std::string_view line) {
     if (format == observe::OutputFormat::Json) {  // json and jsonpb: the stream as the agent sends it
-      std::cout << line << "\n" << std::flush;
+      std::cout << line << '\n';  // flushed once per read (below), not per line
       return true;
     }
     auto item = observe::parse_stream_line(line);
@@ -101,12 +101,12 @@ int observe_command(const ClientOptions& o, const ObserveOptions& opts) {
       if (format == observe::OutputFormat::Table)
         table_rows.push_back(*flow);
       else
-        std::cout << observe::format_compact(*flow, format_options) << "\n" << std::flush;
+        std::cout << observe::format_compact(*flow, format_options) << '\n';
     } else {
-      std::cout << observe::format_compact(std::get<observe::LostEvents>(item), format_options) << "\n" << std::flush;
+      std::cout << observe::format_compact(std::get<observe::LostEvents>(item), format_options) << '\n';
     }
     return true;
-  });
+  }, "", [] { std::cout.flush(); });
   if (format == observe::OutputFormat::Table) std::cout << observe::format_table(table_rows, format_options);
   return 0;
 }

@@ -15,6 +15,9 @@ namespace {
 // Bounds how long stop() waits for the thread, and how late a flow below the datapath's
 // wakeup threshold is read.
 constexpr int kPollTimeoutMs = 100;
+// Flows stored at once: large enough to make the ring's lock and wake-up rare, small against
+// the flow ring (4096) so a follower is not handed more than it can take in one go.
+constexpr size_t kBatch = 128;
 }
 
 EventReader::EventReader(int events_fd, int lost_fd, FlowDecoder& decoder, FlowRing& ring)
@@ -47,6 +50,7 @@ void EventReader::run() {
     // The datapath wakes this thread only once a backlog builds up (bpf/lib/events.h):
     // what came in below that is read here, at the latest one timeout late.
     if (n == 0) n = ring_buffer__consume(rb_);
+    flush_batch();  // what this poll read is stored before waiting again
     // EINTR is a signal, not a failure; other errors would repeat at once, so pace them.
     if (n < 0 && n != -EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(kPollTimeoutMs));
   }
@@ -57,7 +61,7 @@ int EventReader::on_sample(void* ctx, void* data, size_t size) {
   // throws loses this one flow (counted), never the reader.
   auto* reader = static_cast<EventReader*>(ctx);
   try {
-    reader->handle_record(data, size);
+    reader->decode_to_batch(data, size);
   } catch (...) {
     reader->callback_errors_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -72,6 +76,17 @@ bool EventReader::handle_record(const void* data, size_t size) {
   ring_.push(std::move(shared));
   return true;
 }
+
+void EventReader::decode_to_batch(const void* data, size_t size) {
+  auto flow = decoder_.decode(data, size);
+  if (!flow) return;
+  auto shared = std::make_shared<const Flow>(std::move(*flow));
+  if (on_flow_) on_flow_(*shared);
+  batch_.push_back(std::move(shared));
+  if (batch_.size() >= kBatch) flush_batch();
+}
+
+void EventReader::flush_batch() { ring_.push_batch(batch_); }
 
 uint64_t EventReader::lost_events() const {
   if (lost_fd_ < 0) return 0;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "observe/flow.h"
 #include "observe/flow_decoder.h"
@@ -54,6 +55,11 @@ class EventReader {
  private:
   static int on_sample(void* ctx, void* data, size_t size);
   void run();
+  // The polling thread's path: decoded flows are stored in batches (one lock and one wake-up
+  // of the followers per batch, not per flow).
+  void decode_to_batch(const void* data, size_t size);
+  void flush_batch();
+  std::vector<std::shared_ptr<const Flow>> batch_;
 
   int events_fd_;
   int lost_fd_;

@@ -2,6 +2,7 @@
 #include "observe/flow_json.h"
 
 #include <cctype>
+#include <charconv>
 
 #include "common/error.h"
 #include "datapath/drop_reason_names.h"
@@ -319,9 +320,219 @@ std::string_view to_string(LostEventSource s) {
   }
 }
 
+namespace {
+
+// The stream's hot path writes the line directly, in the very form nlohmann's dump() gives
+// (keys in its std::map order, no spaces), without building a json tree per flow. Only
+// strings that need no escaping are written so; a flow holding any other string takes
+// the json tree (which escapes, and rejects invalid UTF-8 as before).
+class DirectWriter {
+ public:
+  explicit DirectWriter(std::string& out) : out_(out) {}
+  bool ok() const { return ok_; }
+
+  void raw(std::string_view text) { out_.append(text); }
+  void key(std::string_view k) {
+    comma();
+    out_ += '"';
+    out_.append(k);
+    out_ += "\":";
+    first_ = true;  // the value follows: no comma before it
+  }
+  void str(std::string_view v) {
+    comma();
+    for (char c : v) {
+      auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') ok_ = false;
+    }
+    out_ += '"';
+    out_.append(v);
+    out_ += '"';
+  }
+  void num(uint64_t v) {
+    comma();
+    char buf[24];
+    out_.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
+  }
+  void boolean(bool v) {
+    comma();
+    out_ += v ? "true" : "false";
+  }
+  void open(char brace) {
+    comma();
+    out_ += brace;
+    first_ = true;
+  }
+  void close(char brace) {
+    out_ += brace;
+    first_ = false;
+  }
+
+ private:
+  void comma() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+  std::string& out_;
+  bool first_ = true;
+  bool ok_ = true;
+};
+
+void write_endpoint(DirectWriter& w, const FlowEndpoint& ep) {
+  w.open('{');
+  if (ep.endpoint_id != 0) w.key("ID"), w.num(ep.endpoint_id);
+  w.key("identity"), w.num(ep.identity);
+  if (!ep.labels.empty()) {
+    w.key("labels"), w.open('[');
+    for (const auto& l : ep.labels) w.str(l);
+    w.close(']');
+  }
+  if (!ep.namespace_name.empty()) w.key("namespace"), w.str(ep.namespace_name);
+  if (!ep.pod_name.empty()) w.key("pod_name"), w.str(ep.pod_name);
+  w.close('}');
+}
+
+void write_policy(DirectWriter& w, const FlowPolicy& p) {
+  w.open('{');
+  if (!p.kind.empty()) {
+    w.key("kind"), w.str(p.kind);
+    w.key("labels"), w.open('[');
+    w.str("k8s:io.cilium.k8s.policy.derived-from=" + p.kind);
+    w.str("k8s:io.cilium.k8s.policy.name=" + p.name);
+    if (!p.namespace_name.empty()) w.str("k8s:io.cilium.k8s.policy.namespace=" + p.namespace_name);
+    w.close(']');
+  }
+  w.key("name"), w.str(p.name);
+  if (!p.namespace_name.empty()) w.key("namespace"), w.str(p.namespace_name);
+  if (!p.rule.empty()) w.key("rule"), w.str(p.rule);
+  if (p.rule_index >= 0) w.key("rule_index"), w.num(static_cast<uint64_t>(p.rule_index));
+  w.close('}');
+}
+
+// The flow object's members in key order (uppercase before lowercase, as std::map sorts).
+bool write_flow(std::string& out, const Flow& f, const std::string& time) {
+  DirectWriter w(out);
+  w.open('{');
+  if (f.source.ip.value != 0 || f.destination.ip.value != 0) {
+    w.key("IP"), w.open('{');
+    w.key("destination"), w.str(endpoint::to_string(f.destination.ip));
+    w.key("ipVersion"), w.str("IPv4");
+    w.key("source"), w.str(endpoint::to_string(f.source.ip));
+    w.close('}');
+  }
+  w.key("Summary"), w.str(f.summary);
+  w.key("Type"), w.str(f.http ? "L7" : "L3_L4");
+  w.key("destination"), write_endpoint(w, f.destination);
+  if (f.drop_reason != 0) {
+    w.key("drop_reason"), w.num(f.drop_reason);
+    w.key("drop_reason_desc"), w.str(datapath::drop_reason_name(f.drop_reason));
+  }
+  bool egress = f.direction == TrafficDirection::Egress;
+  auto policies = [&] {
+    w.key(policy_list_key(f)), w.open('[');
+    if (!f.policies.empty()) {
+      for (const FlowPolicy& p : f.policies) write_policy(w, p);
+    } else {
+      w.open('{');
+      if (size_t slash = f.policy_name->find('/'); slash != std::string::npos) {
+        w.key("name"), w.str(std::string_view(*f.policy_name).substr(slash + 1));
+        w.key("namespace"), w.str(std::string_view(*f.policy_name).substr(0, slash));
+      } else {
+        w.key("name"), w.str(*f.policy_name);
+      }
+      w.close('}');
+    }
+    w.close(']');
+  };
+  bool has_policies = !f.policies.empty() || f.policy_name.has_value();
+  if (has_policies && egress) policies();
+  w.key("event_type"), w.open('{');
+  int sub_type = hubble_event_sub_type(f), type = hubble_event_type(f.kind);
+  if (sub_type < 0 || type < 0) return false;
+  w.key("sub_type"), w.num(static_cast<uint64_t>(sub_type));
+  w.key("type"), w.num(static_cast<uint64_t>(type));
+  w.close('}');
+  if (has_policies && !egress) policies();
+  if (f.ifindex != 0) w.key("interface"), w.open('{'), w.key("index"), w.num(f.ifindex), w.close('}');
+  if (f.is_reply) w.key("is_reply"), w.boolean(*f.is_reply);
+  switch (f.l4.protocol) {
+    case L4Protocol::Tcp: {
+      w.key("l4"), w.open('{'), w.key("TCP"), w.open('{');
+      w.key("destination_port"), w.num(f.destination.port);
+      w.key("flags"), w.open('{');
+      const TcpFlags& t = f.l4.tcp_flags;
+      // The names' alphabetical order, as the json object keeps them.
+      const std::pair<bool, const char*> flags[] = {{t.ack, "ACK"}, {t.cwr, "CWR"}, {t.ece, "ECE"}, {t.fin, "FIN"},
+                                                    {t.psh, "PSH"}, {t.rst, "RST"}, {t.syn, "SYN"}, {t.urg, "URG"}};
+      for (const auto& [set, name] : flags)
+        if (set) w.key(name), w.boolean(true);
+      w.close('}');
+      w.key("source_port"), w.num(f.source.port);
+      w.close('}'), w.close('}');
+      break;
+    }
+    case L4Protocol::Udp:
+      w.key("l4"), w.open('{'), w.key("UDP"), w.open('{');
+      w.key("destination_port"), w.num(f.destination.port);
+      w.key("source_port"), w.num(f.source.port);
+      w.close('}'), w.close('}');
+      break;
+    case L4Protocol::Icmpv4:
+      w.key("l4"), w.open('{'), w.key("ICMPv4"), w.open('{');
+      w.key("code"), w.num(f.l4.icmp_code);
+      w.key("type"), w.num(f.l4.icmp_type);
+      w.close('}'), w.close('}');
+      break;
+    case L4Protocol::None: break;
+  }
+  if (f.http) {
+    w.key("l7"), w.open('{');
+    w.key("http"), w.open('{');
+    w.key("code"), w.num(f.http->code);
+    w.key("method"), w.str(f.http->method);
+    w.key("protocol"), w.str(f.http->protocol);
+    w.key("url"), w.str(f.http->url);
+    w.close('}');
+    w.key("latency_ns"), w.num(f.http->latency_ns);
+    w.key("type"), w.str(f.http->l7_type);
+    w.close('}');
+  }
+  if (!f.node_name.empty()) w.key("node_name"), w.str(f.node_name);
+  if (f.policy_match_type != 0) w.key("policy_match_type"), w.num(f.policy_match_type);
+  w.key("source"), write_endpoint(w, f.source);
+  w.key("time"), w.str(time);
+  if (f.kind == EventKind::Trace) {
+    std::string point(to_string(f.trace_point));
+    for (char& c : point) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    w.key("trace_observation_point"), w.str(point);
+  }
+  if (f.direction != TrafficDirection::Unknown) w.key("traffic_direction"), w.str(to_string(f.direction));
+  w.key("verdict"), w.str(to_string(f.verdict));
+  w.close('}');
+  return w.ok();
+}
+
+}  // namespace
+
+void append_flow_json_line(std::string& out, const Flow& flow) {
+  size_t start = out.size();
+  std::string time = format_rfc3339(flow.time);
+  out += "{\"flow\":";
+  bool ok = write_flow(out, flow, time);
+  DirectWriter node(out), stamp(out);  // each writes one value after its own key
+  node.raw(",\"node_name\":"), node.str(flow.node_name);
+  stamp.raw(",\"time\":"), stamp.str(time);
+  out += '}';
+  if (ok && node.ok() && stamp.ok()) return;
+  out.resize(start);
+  json line = {{"flow", flow_to_json(flow)}, {"node_name", flow.node_name}, {"time", time}};
+  out += line.dump();
+}
+
 std::string flow_json_line(const Flow& flow) {
-  json line = {{"flow", flow_to_json(flow)}, {"node_name", flow.node_name}, {"time", format_rfc3339(flow.time)}};
-  return line.dump();
+  std::string out;
+  append_flow_json_line(out, flow);
+  return out;
 }
 
 std::string lost_events_json_line(const LostEvents& lost) {

@@ -41,6 +41,8 @@ struct LostEvents {
 //   {"flow": {...}, "node_name": "...", "time": "..."}
 //   {"lost_events": {"source": "...", "num_events_lost": N}, "node_name": "...", "time": "..."}
 std::string flow_json_line(const Flow& flow);
+// The same line appended to out: the stream's hot path, no json tree when no string needs escaping.
+void append_flow_json_line(std::string& out, const Flow& flow);
 std::string lost_events_json_line(const LostEvents& lost);
 
 using StreamItem = std::variant<Flow, LostEvents>;

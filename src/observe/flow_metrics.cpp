@@ -19,8 +19,8 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string type_label(const Flow& f) {
-  switch (f.kind) {
+std::string type_label(EventKind kind) {
+  switch (kind) {
     case EventKind::Drop: return "Drop";
     case EventKind::Trace: return "Trace";
     case EventKind::PolicyVerdict: return "PolicyVerdict";
@@ -29,14 +29,20 @@ std::string type_label(const Flow& f) {
   }
 }
 
-std::string subtype_label(const Flow& f) {
-  if (f.kind == EventKind::Trace) return std::string(to_string(f.trace_point));
-  if (f.kind == EventKind::L7) return f.http ? "HTTP" : "";
+uint8_t subtype_code(const Flow& f) {
+  if (f.kind == EventKind::Trace) return static_cast<uint8_t>(f.trace_point);
+  if (f.kind == EventKind::L7) return f.http ? 1 : 0;
+  return 0;
+}
+
+std::string subtype_label(EventKind kind, uint8_t code) {
+  if (kind == EventKind::Trace) return std::string(to_string(static_cast<TracePoint>(code)));
+  if (kind == EventKind::L7) return code ? "HTTP" : "";
   return "";
 }
 
-std::string protocol_label(const Flow& f) {
-  switch (f.l4.protocol) {
+std::string protocol_label(L4Protocol protocol) {
+  switch (protocol) {
     case L4Protocol::Tcp: return "TCP";
     case L4Protocol::Udp: return "UDP";
     case L4Protocol::Icmpv4: return "ICMPv4";
@@ -44,30 +50,46 @@ std::string protocol_label(const Flow& f) {
   }
 }
 
+uint8_t u8(auto e) { return static_cast<uint8_t>(e); }
+
 }  // namespace
 
 void FlowMetrics::observe(const Flow& f) {
   std::lock_guard lock(mutex_);
-  processed_[{type_label(f), subtype_label(f), std::string(to_string(f.verdict))}]++;
-  if (f.verdict == Verdict::Dropped && f.kind != EventKind::PolicyVerdict)
-    drops_[{datapath::drop_reason_name(f.drop_reason), protocol_label(f)}]++;
-  if (f.kind == EventKind::PolicyVerdict)
-    policy_verdicts_[{lower(to_string(f.direction)), lower(policy_match_type_name(f.policy_match_type)),
-                      lower(to_string(f.verdict))}]++;
+  processed_[{u8(f.kind), subtype_code(f), u8(f.verdict)}]++;
+  if (f.verdict == Verdict::Dropped && f.kind != EventKind::PolicyVerdict) drops_[{f.drop_reason, u8(f.l4.protocol)}]++;
+  if (f.kind == EventKind::PolicyVerdict) policy_verdicts_[{u8(f.direction), f.policy_match_type, u8(f.verdict)}]++;
 }
 
 void FlowMetrics::render(metrics::PrometheusText& t) const {
-  std::lock_guard lock(mutex_);
+  // Label values, summed: several numbers may share a name (unknown kinds, for one).
+  using Labels3 = std::tuple<std::string, std::string, std::string>;
+  std::map<Labels3, uint64_t> processed, policy_verdicts;
+  std::map<std::pair<std::string, std::string>, uint64_t> drops;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [k, n] : processed_) {
+      auto kind = static_cast<EventKind>(std::get<0>(k));
+      processed[{type_label(kind), subtype_label(kind, std::get<1>(k)),
+                 std::string(to_string(static_cast<Verdict>(std::get<2>(k))))}] += n;
+    }
+    for (const auto& [k, n] : drops_)
+      drops[{datapath::drop_reason_name(k.first), protocol_label(static_cast<L4Protocol>(k.second))}] += n;
+    for (const auto& [k, n] : policy_verdicts_)
+      policy_verdicts[{lower(to_string(static_cast<TrafficDirection>(std::get<0>(k)))),
+                       lower(policy_match_type_name(std::get<1>(k))),
+                       lower(to_string(static_cast<Verdict>(std::get<2>(k))))}] += n;
+  }
   t.family("hubble_flows_processed_total", "counter", "Total number of flows processed, by type, subtype and verdict.");
-  for (const auto& [k, n] : processed_)
+  for (const auto& [k, n] : processed)
     t.sample("hubble_flows_processed_total",
              {{"type", std::get<0>(k)}, {"subtype", std::get<1>(k)}, {"verdict", std::get<2>(k)}}, double(n));
   t.family("hubble_drop_total", "counter", "Number of drops, by drop reason and protocol.");
-  for (const auto& [k, n] : drops_)
+  for (const auto& [k, n] : drops)
     t.sample("hubble_drop_total", {{"reason", k.first}, {"protocol", k.second}}, double(n));
   t.family("hubble_policy_verdicts_total", "counter",
            "Number of policy verdicts on new connections, by direction, match type and action.");
-  for (const auto& [k, n] : policy_verdicts_)
+  for (const auto& [k, n] : policy_verdicts)
     t.sample("hubble_policy_verdicts_total",
              {{"direction", std::get<0>(k)}, {"match", std::get<1>(k)}, {"action", std::get<2>(k)}}, double(n));
 }

@@ -21,11 +21,13 @@ class FlowMetrics {
   void render(metrics::PrometheusText& out) const;
 
  private:
-  using Key3 = std::tuple<std::string, std::string, std::string>;
+  // Counted by the flow's numbers (no strings built per flow: this runs for every event the
+  // agent decodes); render() turns them into the label values.
+  using Key3 = std::tuple<uint8_t, uint8_t, uint8_t>;
   mutable std::mutex mutex_;
-  std::map<Key3, uint64_t> processed_;  // type, subtype, verdict
-  std::map<std::pair<std::string, std::string>, uint64_t> drops_;  // reason, protocol
-  std::map<Key3, uint64_t> policy_verdicts_;  // direction, match, action
+  std::map<Key3, uint64_t> processed_;  // kind, subtype (trace point; 1 for HTTP), verdict
+  std::map<std::pair<uint8_t, uint8_t>, uint64_t> drops_;  // reason, L4 protocol
+  std::map<Key3, uint64_t> policy_verdicts_;  // direction, match type, verdict
 };
 
 }  // namespace pilus::observe

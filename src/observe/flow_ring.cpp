@@ -22,6 +22,21 @@ uint64_t FlowRing::push(std::shared_ptr<const Flow> flow) {
   return seq;
 }
 
+void FlowRing::push_batch(std::vector<std::shared_ptr<const Flow>>& flows) {
+  if (flows.empty()) return;
+  std::vector<std::shared_ptr<const Flow>> evicted;  // released after unlocking
+  evicted.reserve(flows.size());
+  {
+    std::lock_guard lock(mu_);
+    for (auto& flow : flows) {
+      uint64_t seq = next_seq_++;
+      evicted.push_back(std::exchange(slots_[(seq - 1) % capacity_], std::move(flow)));
+    }
+  }
+  flows.clear();
+  cv_.notify_all();
+}
+
 void FlowRing::collect_locked(uint64_t after_seq, std::vector<SequencedFlow>& out, uint64_t& missed) const {
   uint64_t last = next_seq_ - 1;
   uint64_t oldest = last >= capacity_ ? last - capacity_ + 1 : 1;

@@ -32,6 +32,9 @@ class FlowRing {
   // Stores a flow, overwriting the oldest when full; returns its sequence number and wakes followers.
   uint64_t push(Flow flow);
   uint64_t push(std::shared_ptr<const Flow> flow);
+  // Stores several flows in order under one lock and one wake-up (the event reader's batches);
+  // moves them out of `flows`.
+  void push_batch(std::vector<std::shared_ptr<const Flow>>& flows);
 
   struct Snapshot {
     std::vector<SequencedFlow> flows;  // oldest first

@@ -33,6 +33,117 @@ using asio::awaitable;
 using asio::use_awaitable;
 using SteadyClock = std::chrono::steady_clock;
 
+// Idle upstream connections, kept when a client connection ends so that the next connection
+// of the same client to the same server skips the connect (a connection per request would
+// otherwise pay two TCP handshakes). The upstream socket carries the client in its mark and
+// the server's datapath judged it as that client, so a connection is only ever handed to a
+// session whose key is the same in every part: the client's address (hence the mark), its
+// identity, the server's address and port, and the policy generation it was opened under
+// (any policy change empties the pool's use: older entries are dropped when met). Every
+// request on it is still judged by the proxy, and its packets by the datapath. An entry is
+// taken only when idle: its last response read whole, nothing unread, no bytes and no EOF
+// waiting on the socket (checked before reuse), not older than upstream_idle_timeout.
+class UpstreamPool {
+ public:
+  struct Key {
+    uint32_t client_ip = 0, mark = 0, client_identity = 0, server_ip = 0;
+    uint16_t server_port = 0;
+    uint64_t policy_generation = 0;
+    bool operator==(const Key&) const = default;
+  };
+
+  UpstreamPool(size_t per_key, size_t total, std::chrono::milliseconds idle_timeout)
+      : per_key_(per_key), total_(total), idle_timeout_(idle_timeout) {}
+
+  // An idle connection for this key that still looks alive, or nullopt.
+  std::optional<beast::tcp_stream> take(const Key& key) {
+    std::vector<std::unique_ptr<beast::tcp_stream>> stale;  // closed outside the lock
+    std::optional<beast::tcp_stream> found;
+    {
+      std::lock_guard l(mu_);
+      auto it = idle_.find(key);
+      if (it == idle_.end()) return std::nullopt;
+      auto now = SteadyClock::now();
+      auto& list = it->second;
+      while (!list.empty() && !found) {
+        Idle e = std::move(list.back());
+        list.pop_back();
+        count_--;
+        if (now - e.since <= idle_timeout_ && quiet(*e.stream)) found.emplace(std::move(*e.stream));
+        else stale.push_back(std::move(e.stream));
+      }
+      if (list.empty()) idle_.erase(it);
+    }
+    return found;
+  }
+
+  // Keeps an idle connection; closes it instead when the key or the pool is full.
+  void put(const Key& key, beast::tcp_stream stream) {
+    auto owned = std::make_unique<beast::tcp_stream>(std::move(stream));
+    std::vector<std::unique_ptr<beast::tcp_stream>> dropped;
+    {
+      std::lock_guard l(mu_);
+      auto now = SteadyClock::now();
+      if (now - last_sweep_ > idle_timeout_) sweep(now, dropped);
+      auto& list = idle_[key];
+      if (list.size() >= per_key_ || count_ >= total_) {
+        dropped.push_back(std::move(owned));
+        if (list.empty()) idle_.erase(key);
+        return;
+      }
+      list.push_back(Idle{std::move(owned), now});
+      count_++;
+    }
+  }
+
+  void clear() {
+    std::lock_guard l(mu_);
+    idle_.clear();
+    count_ = 0;
+  }
+
+ private:
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      uint64_t h = (uint64_t(k.client_ip) << 32 | k.server_ip) ^ (uint64_t(k.client_identity) << 16 | k.server_port);
+      return std::hash<uint64_t>()(h ^ k.policy_generation * 0x9e3779b97f4a7c15ull ^ k.mark);
+    }
+  };
+  struct Idle {
+    std::unique_ptr<beast::tcp_stream> stream;  // a pointer: streams cannot be move-assigned
+    SteadyClock::time_point since;
+  };
+
+  // Nothing to read and no EOF: a server that closed, or sent bytes nobody asked for, makes
+  // the connection unusable for a next request.
+  static bool quiet(beast::tcp_stream& s) {
+    char b;
+    ssize_t n = ::recv(s.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  void sweep(SteadyClock::time_point now, std::vector<std::unique_ptr<beast::tcp_stream>>& dropped) {
+    last_sweep_ = now;
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      auto& list = it->second;
+      std::erase_if(list, [&](Idle& e) {
+        if (now - e.since <= idle_timeout_) return false;
+        dropped.push_back(std::move(e.stream));
+        count_--;
+        return true;
+      });
+      it = list.empty() ? idle_.erase(it) : std::next(it);
+    }
+  }
+
+  const size_t per_key_, total_;
+  const std::chrono::milliseconds idle_timeout_;
+  std::mutex mu_;
+  std::unordered_map<Key, std::vector<Idle>, KeyHash> idle_;
+  size_t count_ = 0;
+  SteadyClock::time_point last_sweep_{};
+};
+
 struct HttpProxy::Impl {
   ProxyConfig config;
   Hooks hooks;
@@ -42,10 +153,13 @@ struct HttpProxy::Impl {
 
   mutable std::mutex policy_mu;
   std::shared_ptr<const L7Policy> policy = std::make_shared<L7Policy>();
+  uint64_t policy_generation = 0;  // +1 on every set_policy: pooled upstreams of older ones are not reused
+
+  std::unique_ptr<UpstreamPool> pool;  // declared after io: its sockets close before io goes
 
   std::atomic<uint64_t> connections{0}, active{0}, unknown_origin{0}, requests{0}, forwarded{0}, denied{0},
       parse_errors{0}, timeouts{0}, upstream_errors{0}, rejected{0}, aborted{0}, identity_rejected{0},
-      descriptors_exhausted{0}, invalid_targets{0}, invalid_framing{0};
+      descriptors_exhausted{0}, invalid_targets{0}, invalid_framing{0}, upstream_connects{0}, upstream_reused{0};
 
   // Open connections per client identity, for max_connections_per_identity.
   std::mutex per_identity_mu;
@@ -62,8 +176,9 @@ struct HttpProxy::Impl {
     if (auto it = per_identity.find(identity); it != per_identity.end() && --it->second == 0) per_identity.erase(it);
   }
 
-  std::shared_ptr<const L7Policy> current_policy() const {
+  std::shared_ptr<const L7Policy> current_policy(uint64_t* generation = nullptr) const {
     std::lock_guard<std::mutex> l(policy_mu);
+    if (generation) *generation = policy_generation;
     return policy;
   }
 
@@ -224,8 +339,19 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
   std::optional<beast::tcp_stream> upstream;
   beast::flat_buffer upstream_buf;
   std::shared_ptr<const L7Policy> policy;
+  uint64_t policy_generation = 0;
   ConnectionRules rules;
   bool first = true;
+  // The pool key of this client's upstream to this server (generation: the policy's when the
+  // upstream was opened or taken), and whether it is idle: its last response read whole.
+  UpstreamPool::Key pool_key;
+  pool_key.client_ip = origin->client_ip.value;
+  pool_key.client_identity = origin->client_identity;
+  pool_key.server_ip = origin->server_ip.value;
+  pool_key.server_port = origin->server_port;
+  auto mark = upstream_mark(config.listen_ip, origin->client_ip);
+  pool_key.mark = mark.value_or(0);
+  bool upstream_idle = false;
 
   auto send = [&](Response res) -> awaitable<bool> {
     beast::error_code wec;
@@ -290,7 +416,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
       break;
     }
     // Each request is judged by the policy in force when it arrives.
-    if (auto now = current_policy(); now != policy) {
+    if (auto now = current_policy(&policy_generation); now != policy) {
       policy = now;
       rules = policy->for_connection(*origin);
     }
@@ -359,16 +485,27 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     bool got_response = false;
     unsigned failure = 503;
     for (int attempt = 0; attempt < 2 && !got_response; attempt++) {
+      // An idle pooled connection of this very client to this server, opened under the policy
+      // in force now (see UpstreamPool); only on the first attempt, so a retry connects afresh.
+      if (!upstream && attempt == 0 && mark) {
+        pool_key.policy_generation = policy_generation;
+        if (auto pooled = pool->take(pool_key)) {
+          upstream.emplace(std::move(*pooled));
+          upstream_buf.clear();
+          upstream_reused++;
+        }
+      }
       bool reused = upstream.has_value();
+      upstream_idle = false;
       if (!upstream) {
         upstream.emplace(co_await asio::this_coro::executor);
         upstream_buf.clear();
+        pool_key.policy_generation = policy_generation;
         beast::error_code bec;
         upstream->socket().open(tcp::v4(), bec);
         // From the node's address, marked with the client's: the server's datapath judges the
         // connection as the client. Without the mark it would pass as the node: never connect so.
         if (!bec) {
-          auto mark = upstream_mark(config.listen_ip, origin->client_ip);
           if (!mark) bec = asio::error::address_family_not_supported;
           else if (setsockopt(upstream->socket().native_handle(), SOL_SOCKET, SO_MARK, &*mark, sizeof(*mark)) < 0)
             bec = beast::error_code(errno, boost::system::system_category());
@@ -381,6 +518,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
               tcp::endpoint(asio::ip::address_v4(origin->server_ip.value), origin->server_port),
               asio::redirect_error(use_awaitable, bec));
         if (!bec) upstream->socket().set_option(tcp::no_delay(true), bec);
+        if (!bec) upstream_connects++;
         if (bec) {
           upstream.reset();
           failure = 503;
@@ -420,6 +558,7 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     }
     x.latency = SteadyClock::now() - started;
     if (!res.keep_alive()) upstream.reset();
+    else upstream_idle = upstream_buf.size() == 0;  // bytes past the response: not reusable
     bool keep = client_keep_alive && self_delimited(res, head);
     res.version(req.version() == 10 ? 10 : 11);
     res.keep_alive(keep);
@@ -429,12 +568,17 @@ awaitable<void> HttpProxy::Impl::session(tcp::socket socket) {
     hooks.report(x, true);
     if (!keep || !x.responded) break;
   }
+  // Only an upstream whose last response was read whole outlives this client connection.
+  if (upstream && upstream_idle && upstream_buf.size() == 0) pool->put(pool_key, std::move(*upstream));
+  upstream.reset();
   co_await close_client();
 }
 
 HttpProxy::HttpProxy(ProxyConfig config, Hooks hooks) : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
   impl_->config = config_;
   impl_->hooks = std::move(hooks);
+  impl_->pool = std::make_unique<UpstreamPool>(config_.upstream_idle_per_key, config_.upstream_idle_total,
+                                               config_.upstream_idle_timeout);
   beast::error_code ec;
   tcp::endpoint at(asio::ip::address_v4(config_.listen_ip.value), config_.port);
   impl_->acceptor.open(at.protocol(), ec);
@@ -464,8 +608,12 @@ HttpProxy::~HttpProxy() {
 }
 
 void HttpProxy::set_policy(std::shared_ptr<const L7Policy> policy) {
-  std::lock_guard<std::mutex> l(impl_->policy_mu);
-  impl_->policy = std::move(policy);
+  {
+    std::lock_guard<std::mutex> l(impl_->policy_mu);
+    impl_->policy = std::move(policy);
+    impl_->policy_generation++;
+  }
+  impl_->pool->clear();  // opened under the old policy: not reused (take() checks the generation too)
 }
 
 std::shared_ptr<const L7Policy> HttpProxy::policy() const { return impl_->current_policy(); }
@@ -475,7 +623,8 @@ ProxyStats HttpProxy::stats() const {
   return {i.connections.load(), i.active.load(),   i.unknown_origin.load(), i.requests.load(),
           i.forwarded.load(),   i.denied.load(),   i.parse_errors.load(),   i.timeouts.load(),
           i.upstream_errors.load(), i.rejected.load(), i.aborted.load(), i.identity_rejected.load(),
-          i.descriptors_exhausted.load(), i.invalid_targets.load(), i.invalid_framing.load()};
+          i.descriptors_exhausted.load(), i.invalid_targets.load(), i.invalid_framing.load(),
+          i.upstream_connects.load(), i.upstream_reused.load()};
 }
 
 }  // namespace pilus::proxy

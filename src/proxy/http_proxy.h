@@ -5,7 +5,9 @@
 // client's egress, at L3/L4 and by their HTTP rules), on its normalized target
 // (http_target.h): allowed requests go to the original server over one
 // kept-alive upstream connection, marked with the client's address so the
-// server's datapath judges it as the client (upstream_mark.h); denied ones get
+// server's datapath judges it as the client (upstream_mark.h), which outlives
+// the client connection in a pool, reused only by the same client (address,
+// mark and identity) to the same server under the same policy; denied ones get
 // 403 "Access denied" and the client connection stays usable, unless L3/L4 no
 // longer allows it at all (403, then closed). Framing the proxy cannot forward
 // unambiguously (Transfer-Encoding other than chunked, or with Content-Length)
@@ -45,6 +47,11 @@ struct ProxyConfig {
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds upstream_timeout{30000};  // waiting for the server's response
+  // Idle upstream connections kept for the next connection of the same client (see
+  // UpstreamPool in http_proxy.cpp): per client and server, all together, and for how long.
+  size_t upstream_idle_per_key = 16;
+  size_t upstream_idle_total = 512;
+  std::chrono::milliseconds upstream_idle_timeout{2000};
 };
 
 // One request (and its response, when it was forwarded), as flows and metrics need it.
@@ -75,6 +82,8 @@ struct ProxyStats {
   uint64_t descriptors_exhausted = 0; // accept() failed for lack of descriptors (EMFILE, ENFILE): backed off
   uint64_t invalid_targets = 0;       // request targets that cannot be normalized safely: 400
   uint64_t invalid_framing = 0;       // Transfer-Encoding other than chunked, or with Content-Length: 501/400
+  uint64_t upstream_connects = 0;     // connections opened to servers
+  uint64_t upstream_reused = 0;       // requests sent on an idle pooled upstream connection
 };
 
 class HttpProxy {

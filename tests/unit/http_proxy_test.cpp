@@ -54,6 +54,7 @@ class EchoServer {
       for (;;) {
         int c = accept(fd_, nullptr, nullptr);
         if (c < 0) return;
+        accepted++;
         std::thread([c] { serve(c); }).detach();
       }
     });
@@ -64,6 +65,7 @@ class EchoServer {
     thread_.join();
   }
   uint16_t port() const { return port_; }
+  std::atomic<int> accepted{0};  // connections the proxy opened to it
 
  private:
   // Reads until `in` holds `delimiter` (returns its position) or, with an empty one, n bytes.
@@ -216,9 +218,10 @@ class ProxyTest : public ::testing::Test {
     config.header_limit = 8192;
     config.header_timeout = std::chrono::milliseconds(500);
     HttpProxy::Hooks hooks;
-    hooks.origin = [server_port](endpoint::Ipv4 client, uint16_t client_port, uint16_t) {
+    hooks.origin = [this, server_port](endpoint::Ipv4 client, uint16_t client_port, uint16_t) {
       ConnectionOrigin o;
-      o.client_ip = client;
+      o.client_ip = client_ip_ ? endpoint::Ipv4{client_ip_.load()} : client;
+      o.client_identity = client_identity_;
       o.client_port = client_port;
       o.server_ip = kLoopback;
       o.server_port = server_port;
@@ -231,6 +234,13 @@ class ProxyTest : public ::testing::Test {
       else if (!x.allowed) reported_denials_++;
     };
     proxy_ = std::make_unique<HttpProxy>(config, hooks);
+    server_port_ = server_port;
+    start_policy_only();
+  }
+
+  // (Re)installs allow-api-only as a new policy object.
+  void start_policy_only() {
+    uint16_t server_port = server_port_;
 
     policy::PolicyRule rule;
     rule.policy_name = "allow-api-only";
@@ -314,6 +324,9 @@ class ProxyTest : public ::testing::Test {
   }
 
   ProxyConfig config_;
+  // What the origin hook says about the client: its address (0: the real peer's) and identity.
+  std::atomic<uint32_t> client_ip_{0}, client_identity_{1000};
+  uint16_t server_port_ = 0;
   std::unique_ptr<HttpProxy> proxy_;
   std::atomic<int> reported_responses_{0}, reported_denials_{0};
 };
@@ -565,6 +578,78 @@ TEST_F(ProxyTest, FreshUpstreamFailingGets502WithoutRetry) {
   EXPECT_EQ(out.rfind("HTTP/1.1 502", 0), 0u) << out;
   EXPECT_EQ(server.connections(), 1u) << "no retry on a connection that was never reused";
   EXPECT_EQ(server.answered(), 0u);
+}
+
+// Issue 17: a connection per request reuses the proxy's upstream connection, but only for the
+// same client (address, so the same socket mark, and identity) to the same server under the
+// same policy; every request is still judged.
+TEST_F(ProxyTest, UpstreamConnectionsArePooledPerClientAndServerOnly) {
+  EchoServer server;
+  start(server.port());
+  const std::string get = "GET /api/x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 5; i++) EXPECT_EQ(exchange(get).rfind("HTTP/1.1 200", 0), 0u) << i;
+  EXPECT_EQ(server.accepted.load(), 1) << "five client connections, one upstream connection";
+  EXPECT_EQ(proxy_->stats().upstream_reused, 4u);
+  // Still judged on a pooled connection: denied requests never reach the server.
+  std::string denied = exchange("GET /admin HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(denied.rfind("HTTP/1.1 403", 0), 0u) << denied;
+  EXPECT_EQ(reported_denials_.load(), 1);
+
+  // Another identity at the same address: not its connection.
+  client_identity_ = 2000;
+  EXPECT_EQ(exchange(get).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(server.accepted.load(), 2);
+  // Another client address (another socket mark) with the first identity: not its either.
+  client_identity_ = 1000;
+  client_ip_ = 0x7f000002;
+  EXPECT_EQ(exchange(get).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(server.accepted.load(), 3);
+  // Each of them finds its own again.
+  client_ip_ = 0;
+  EXPECT_EQ(exchange(get).rfind("HTTP/1.1 200", 0), 0u);
+  client_identity_ = 2000;
+  EXPECT_EQ(exchange(get).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(server.accepted.load(), 3);
+
+  // A new policy (the same rule again): connections opened under the old one are not reused.
+  client_identity_ = 1000;
+  start_policy_only();
+  EXPECT_EQ(exchange(get).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(server.accepted.load(), 4);
+  EXPECT_EQ(proxy_->stats().upstream_connects, 4u);
+}
+
+// A pooled connection the server closed meanwhile is not used: the request gets a fresh one.
+TEST_F(ProxyTest, APooledConnectionTheServerClosedIsReplaced) {
+  uint16_t port;
+  int listener = listen_on_loopback(port);
+  std::atomic<int> accepted{0};
+  // Answers one request per connection, keep-alive in words, then closes it.
+  std::thread server([&] {
+    for (;;) {
+      int c = accept(listener, nullptr, nullptr);
+      if (c < 0) return;
+      accepted++;
+      char buf[4096];
+      std::string in;
+      ssize_t n;
+      while (in.find("\r\n\r\n") == std::string::npos && (n = read(c, buf, sizeof buf)) > 0) in.append(buf, n);
+      std::string out = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      (void)!write(c, out.data(), out.size());
+      close(c);
+    }
+  });
+  start(port);
+  const std::string get = "GET /api/x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 3; i++) {
+    std::string out = exchange(get);
+    EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << i << ": " << out;
+  }
+  EXPECT_EQ(accepted.load(), 3);
+  EXPECT_EQ(proxy_->stats().upstream_errors, 0u);
+  shutdown(listener, SHUT_RDWR);
+  close(listener);
+  server.join();
 }
 
 }  // namespace

@@ -322,6 +322,38 @@ TEST(ObserveJson, RoundTrip) {
   EXPECT_EQ(std::get<LostEvents>(item), lost);
 }
 
+// The stream writes its lines without a json tree; they must be byte for byte what the tree
+// dumps, including flows whose strings need escaping (those take the tree).
+TEST(ObserveJson, StreamLineIsTheJsonTreesDump) {
+  Flow ruled = policy_denied();
+  ruled.policies = {FlowPolicy{"CiliumNetworkPolicy", "default", "deny-db", 0, "spec.ingressDeny[0]"},
+                    FlowPolicy{"CiliumClusterwideNetworkPolicy", "", "lockdown", -1, ""}};
+  Flow egress_ruled = ruled;
+  egress_ruled.direction = TrafficDirection::Egress;
+  egress_ruled.verdict = Verdict::Forwarded;
+  Flow all_flags = forwarded_syn();
+  all_flags.l4.tcp_flags = TcpFlags::from_bits(0xff);
+  Flow reply = forwarded_syn();
+  reply.is_reply = true;
+  reply.ifindex = 0;
+  reply.node_name = "";
+  Flow quoted = http_response();
+  quoted.http->url = "http://backend/a\"b\\c\td\u00e9";
+  Flow odd_label = dropped_udp();
+  odd_label.source.labels.push_back("k8s:note=caf\xc3\xa9");
+  Flow unnamespaced = policy_denied();
+  unnamespaced.policy_name = "cluster-policy";
+  for (const Flow& f : {forwarded_syn(), dropped_udp(), dropped_to_world(), icmp_echo(), policy_denied(),
+                        http_response(), base(FlowEndpoint{}, FlowEndpoint{}), ruled, egress_ruled, all_flags, reply,
+                        quoted, odd_label, unnamespaced}) {
+    json tree = {{"flow", flow_to_json(f)}, {"node_name", f.node_name}, {"time", format_rfc3339(f.time)}};
+    EXPECT_EQ(flow_json_line(f), tree.dump());
+    std::string appended = "x";
+    append_flow_json_line(appended, f);
+    EXPECT_EQ(appended, "x" + tree.dump());
+  }
+}
+
 TEST(ObserveJson, ReadsHubbleStyleVariants) {
   // protobuf JSON writes 64-bit numbers as strings and leaves zero values out.
   Flow f = flow_from_json(json::parse(R"({"flow": {"verdict": "DROPPED", "drop_reason_desc": "POLICY_DENY",

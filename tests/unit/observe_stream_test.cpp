@@ -35,20 +35,25 @@ struct Client {
   ChunkWriter writer() {
     return [this](std::string_view chunk) {
       if (chunk.empty()) return on_empty();
+      // A chunk holds whole lines only, one or many.
       EXPECT_EQ(chunk.back(), '\n');
-      std::string entry;
-      auto item = parse_stream_line(chunk.substr(0, chunk.size() - 1));
-      if (auto* f = std::get_if<Flow>(&item)) {
-        entry = std::to_string(f->source.port);
-      } else {
-        const auto& l = std::get<LostEvents>(item);
-        entry = "lost:" + std::string(to_string(l.source)) + ":" + std::to_string(l.count);
+      bool more = true;
+      for (size_t start = 0, nl; more && (nl = chunk.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+        std::string entry;
+        auto item = parse_stream_line(chunk.substr(start, nl - start));
+        if (auto* f = std::get_if<Flow>(&item)) {
+          entry = std::to_string(f->source.port);
+        } else {
+          const auto& l = std::get<LostEvents>(item);
+          entry = "lost:" + std::string(to_string(l.source)) + ":" + std::to_string(l.count);
+        }
+        {
+          std::lock_guard lock(mu);
+          seen.push_back(entry);
+        }
+        more = on_line(entry);
       }
-      {
-        std::lock_guard lock(mu);
-        seen.push_back(entry);
-      }
-      return on_line(entry);
+      return more;
     };
   }
   std::vector<std::string> lines() {
