@@ -9,6 +9,7 @@ packages=(
   iproute2 iputils-ping socat curl procps python3
   prometheus
   iptables
+  podman runc busybox-static containernetworking-plugins
 )
 missing=()
 for p in "${packages[@]}"; do
