@@ -170,6 +170,10 @@ TEST_F(CniTest, TwoContainersGetAddressesAndIdentitiesFromTheirLabelsAndTalk) {
   EXPECT_TRUE(found) << agent_->identities().dump();
   expect_reaches("client", ip("web") + ":8080", "web");
   expect_reaches("web", ip("client") + ":8080", "client");
+  // Metrics count them as endpoints, and their packets per endpoint.
+  CommandResult metrics = run_command({"curl", "-s", "http://" + agent_->metrics_addr() + "/metrics"});
+  EXPECT_NE(metrics.out.find("\ncilium_endpoint 2\n"), std::string::npos) << metrics.describe();
+  EXPECT_GT(agent_->counted_packets("FORWARDED", web["status"]["endpointID"].get<uint64_t>()), 0u);
   // `get pods` names the owner.
   CommandResult table = agent_->pilus({"get", "pods", "-n", "default"});
   EXPECT_NE(table.out.find("OWNER"), std::string::npos) << table.out;
