@@ -319,6 +319,17 @@ TEST_F(CniTest, ThePluginAnswersPerTheSpec) {
   // DEL of an unknown container succeeds.
   CommandResult unknown = plugin("DEL", conf, {"CNI_CONTAINERID=nosuch", "CNI_IFNAME=eth0", "CNI_ARGS=K8S_POD_NAME=nosuch"});
   EXPECT_TRUE(unknown.ok()) << unknown.describe();
+  // GC (CNI 1.1): the endpoints of attachments not listed as valid go.
+  nlohmann::json gc_conf = nlohmann::json::parse(conf);
+  gc_conf["cniVersion"] = "1.1.0";
+  gc_conf["cni.dev/valid-attachments"] = {{{"containerID", container_id}, {"ifname", "eth0"}}};
+  CommandResult keep = plugin("GC", gc_conf.dump(), {});
+  EXPECT_TRUE(keep.ok()) << keep.describe();
+  EXPECT_NO_THROW(pod("web"));
+  gc_conf["cni.dev/valid-attachments"] = nlohmann::json::array();
+  CommandResult gc = plugin("GC", gc_conf.dump(), {});
+  EXPECT_TRUE(gc.ok()) << gc.describe();
+  for (const auto& p : agent_->pods()) EXPECT_NE(p["metadata"]["name"], name("web"));
   // Agent down: a clear error, and nothing of an endpoint made.
   agent_->stop(SIGKILL);
   CommandResult down = plugin("ADD", conf,
