@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build demo test unit bench clean
+.PHONY: deps build demo test unit bench clean install-cni
 
 deps:
 	@bash scripts/deps.sh
@@ -10,6 +10,10 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The CNI plugin and the `pilus` network for podman (scripts/install_cni.sh says what it writes).
+install-cni: build
+	@bash scripts/install_cni.sh $(BUILD)
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)

@@ -22,6 +22,7 @@ benchmarks=(
   "observe 40 180"
   "services 90 480"
   "l7 40 180"
+  "cni 90 300"
 )
 
 start=$(date +%s.%N)

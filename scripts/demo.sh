@@ -106,6 +106,23 @@ run "$PILUS" observe --last 30
 run "$PILUS" observe --verdict DROPPED
 echo "Follow them live with: pilus observe --follow   (KEEP=1 make demo keeps the agent running)"
 
+if command -v podman >/dev/null; then
+  say "A podman container on pilus's network: make install-cni, then podman run --network pilus"
+  run bash "$(dirname "$0")/install_cni.sh" "$BUILD"
+  DEMO_ROOTFS=$(mktemp -d /tmp/pilus-demo-rootfs.XXXXXX)
+  mkdir -p "$DEMO_ROOTFS/bin" && cp /bin/busybox "$DEMO_ROOTFS/bin/" && ln -s busybox "$DEMO_ROOTFS/bin/sh"
+  DEMO_CTR=pilus-demo-web-$$
+  run podman run -d --name "$DEMO_CTR" --network pilus --label app=backend --rootfs "$DEMO_ROOTFS" \
+    /bin/busybox httpd -f -p 80 -h /bin >/dev/null
+  run "$PILUS" get pods
+  CTR_IP=$("$PILUS" get pods "$DEMO_CTR" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["podIP"])')
+  say "The container has the backend's labels, so the backend's L7 policy applies to it too"
+  run in_pod frontend curl -s -o /dev/null -w "GET /api/users: HTTP %{http_code} (allowed; busybox httpd has no such file)\n" "http://$CTR_IP/api/users" || true
+  run in_pod frontend curl -s -o /dev/null -w "GET /admin: HTTP %{http_code} (denied by the proxy)\n" "http://$CTR_IP/admin" || true
+  run podman rm -f -t 0 "$DEMO_CTR" >/dev/null
+  rm -rf "$DEMO_ROOTFS"
+fi
+
 say "Agent status"
 run "$PILUS" status
 say "Connections tracked by the datapath"

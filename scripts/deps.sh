@@ -10,6 +10,7 @@ packages=(
   prometheus
   iptables
   haproxy
+  podman runc busybox-static containernetworking-plugins
 )
 missing=()
 for p in "${packages[@]}"; do

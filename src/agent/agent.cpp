@@ -119,6 +119,7 @@ void Agent::restore() {
     namespaces_[name] = std::get<manifest::NamespaceObject>(manifest::parse_object(doc));
     namespace_docs_.emplace(name, doc);
   }
+  restore_runtime_pods();
   // Policies first: an adopted pod starts from the default deny they put it in.
   for (auto& [key, body] : store_->list("policies")) {
     manifest::Document doc = manifest::document_from_json(body, "store");

@@ -79,6 +79,18 @@ class Agent {
   nlohmann::json policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
                               const std::string& protocol) const;
 
+  // Containers of a runtime, through pilus-cni (agent_cni.cpp). ADD creates the endpoint in the
+  // runtime's netns (the same result again for the same container), DEL removes it (unknown: no
+  // error), CHECK verifies it; GC removes the runtime endpoints whose container is not listed.
+  struct CniRequest {
+    std::string container_id, netns_path, if_name, ns, name;
+    std::map<std::string, std::string> labels;  // the container's own
+  };
+  nlohmann::json cni_add(const CniRequest& r);
+  void cni_del(const CniRequest& r);
+  nlohmann::json cni_check(const CniRequest& r);
+  nlohmann::json cni_gc(const std::set<std::string>& valid_container_ids);
+
   // Prometheus text for /metrics (agent_metrics.cpp).
   std::string metrics_text() const;
   uint64_t lost_events() const;
@@ -99,6 +111,7 @@ class Agent {
   void sync_host_addresses();
   void remove_stale_map_entries();
 
+  using AddUndoStep = std::function<void(std::function<void()>)>;
   // Endpoint lifecycle (agent_endpoints.cpp); caller holds mutex_.
   endpoint::ProcessSpec process_spec(const manifest::Pod& pod, const endpoint::Endpoint& ep) const;
   endpoint::Endpoint create_endpoint(const manifest::Pod& pod);
@@ -110,6 +123,14 @@ class Agent {
   identity::LabelSet identity_labels(const manifest::Pod& pod) const;
   uint16_t allocate_endpoint_id() const;
   void save_pod(const manifest::Document& doc, const endpoint::Endpoint& ep);
+
+  // Runtime containers and the Pod objects that declare their labels (agent_cni.cpp); caller holds mutex_.
+  bool apply_runtime_pod(const manifest::Document& doc, const manifest::Pod& pod, nlohmann::json& results,
+                         const AddUndoStep& add_undo);
+  bool delete_runtime_pod(const std::string& key, nlohmann::json& results);
+  void restore_runtime_pods();
+  nlohmann::json cni_result(const endpoint::Endpoint& ep) const;
+  void remove_runtime_endpoint(const std::string& key);
 
   // Policy (agent_policy.cpp); caller holds mutex_.
   void regenerate_policy();
@@ -164,6 +185,8 @@ class Agent {
     bool leaving = false;  // being deleted: no longer a service backend
   };
   std::map<std::string, PodState> pods_;  // key: namespace/name
+  std::map<std::string, manifest::Document> runtime_pod_docs_;  // Pods of runtimeClassName pilus-cni; key: namespace/name
+  std::map<std::string, endpoint::Ipv4> runtime_last_ip_;  // container id -> its address before its last DEL
   struct PolicyState {
     manifest::Document doc;
     policy::ConvertedPolicy converted;

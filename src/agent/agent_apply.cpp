@@ -76,6 +76,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
   for (const auto& [doc, obj] : objects) {
     const auto* pod = std::get_if<manifest::Pod>(&obj);
     if (!pod) continue;
+    if (pod->runtime_class == manifest::kRuntimeClassCni) continue;  // a runtime's container: apply_runtime_pod
     if (auto it = pods_.find(pod->ns + "/" + pod->name); it != pods_.end()) {
       if (it->second.doc.body.value("spec", nlohmann::json()) != doc.body.value("spec", nlohmann::json()))
         fail("{}: spec: a pod's spec cannot change once created (as in Kubernetes); delete the pod and apply it again",
@@ -165,6 +166,8 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
     for (const auto& [doc, obj] : objects) {
       const auto* pod = std::get_if<manifest::Pod>(&obj);
       if (!pod) continue;
+      if (apply_runtime_pod(doc, *pod, results, [&undo](std::function<void()> step) { undo.add(std::move(step)); }))
+        continue;
       const std::string key = pod->ns + "/" + pod->name;
       if (auto it = pods_.find(key); it != pods_.end()) {
         PodState& st = it->second;
@@ -333,6 +336,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     for (const auto& [doc, obj] : objects) {
       const auto* pod = std::get_if<manifest::Pod>(&obj);
       const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
+      if (pod && pod->runtime_class == manifest::kRuntimeClassCni) continue;  // the container stays
       if ((pod && pod->ns + "/" + pod->name == key) || (ns && ns->name == st.ep.ns)) st.leaving = leaving = true;
     }
   }
@@ -342,6 +346,10 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     const auto* pod = std::get_if<manifest::Pod>(&obj);
     if (!pod) continue;
     const std::string key = pod->ns + "/" + pod->name;
+    if (pod->runtime_class == manifest::kRuntimeClassCni) {
+      if (!delete_runtime_pod(key, results)) results.push_back(result("Pod", pod->ns, pod->name, "not found"));
+      continue;
+    }
     if (pods_.count(key))
       delete_pod(key);
     else

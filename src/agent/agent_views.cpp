@@ -69,7 +69,9 @@ nlohmann::json Agent::pods() const {
                        {"phase", st.ep.phase()},
                        {"hostInterface", st.ep.host_if},
                        {"endpointID", st.ep.id},
-                       {"pid", st.ep.process.pid}}}});
+                       {"pid", st.ep.process.pid},
+                       {"owner", st.ep.owner()}}}});
+    if (st.ep.runtime) items.back()["status"]["containerID"] = st.ep.runtime->id;
   }
   return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "agent/cni_routes.h"
 #include "api/json_body.h"
 #include "common/error.h"
 #include "identity/labels.h"
@@ -162,6 +163,7 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
     ReturnFreedMemory trim;
     return Response::json(agent.remove(sources_from_request(std::move(r.body))));
   });
+  register_cni_routes(server, agent);
   server.handle("POST", "/v1/bpf/ct/gc",
                 [&](const Request&) { return Response::json({{"deleted", agent.conntrack_gc()}}); });
 }

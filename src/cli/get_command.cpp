@@ -53,11 +53,12 @@ const std::vector<KindView>& kinds() {
        true,
        [](const json& p) { return str(p["metadata"]["name"]); },
        [](const json&) { return std::string("pod"); },
-       {"NAME", "PHASE", "IP", "IDENTITY"},
+       {"NAME", "PHASE", "IP", "IDENTITY", "OWNER"},
        {"NODE", "NETNS", "ENDPOINT", "LABELS"},
        [](const json& p) {
          return std::vector<std::string>{str(p["metadata"]["name"]), str(p["status"]["phase"]),
-                                         str(p["status"]["podIP"]), str(p["status"]["identity"])};
+                                         str(p["status"]["podIP"]), str(p["status"]["identity"]),
+                                         str(p["status"].value("owner", json("pilus")))};
        },
        [](const json& p) {
          return std::vector<std::string>{str(p["spec"].value("nodeName", json(""))), str(p["status"]["netns"]),

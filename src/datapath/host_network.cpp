@@ -42,16 +42,16 @@ void link_delete(const std::string& name) {
 void create_pod_link(const PodLink& l) {
   const std::string host_mac = mac_to_string(l.host_mac);
   const std::string pod_mac = mac_to_string(l.pod_mac);
-  run_checked({"ip", "link", "add", l.host_if, "address", host_mac, "type", "veth", "peer", "name", "eth0", "address",
+  run_checked({"ip", "link", "add", l.host_if, "address", host_mac, "type", "veth", "peer", "name", l.pod_if, "address",
                pod_mac, "netns", l.netns});
   // Inside the pod.
   const std::vector<std::vector<std::string>> in_pod = {
       {"link", "set", "lo", "up"},
-      {"addr", "add", l.pod_ip + "/32", "dev", "eth0"},
-      {"link", "set", "eth0", "up"},
-      {"neigh", "replace", l.router_ip, "lladdr", host_mac, "dev", "eth0", "nud", "permanent"},
-      {"route", "replace", l.router_ip, "dev", "eth0", "scope", "link"},
-      {"route", "replace", "default", "via", l.router_ip, "dev", "eth0"},
+      {"addr", "add", l.pod_ip + "/32", "dev", l.pod_if},
+      {"link", "set", l.pod_if, "up"},
+      {"neigh", "replace", l.router_ip, "lladdr", host_mac, "dev", l.pod_if, "nud", "permanent"},
+      {"route", "replace", l.router_ip, "dev", l.pod_if, "scope", "link"},
+      {"route", "replace", "default", "via", l.router_ip, "dev", l.pod_if},
   };
   for (const auto& args : in_pod) {
     std::vector<std::string> argv = {"ip", "-n", l.netns};

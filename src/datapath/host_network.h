@@ -24,11 +24,12 @@ void link_delete(const std::string& name);  // no error if absent
 
 struct PodLink {
   std::string netns;
-  std::string host_if;  // host side of the veth; the pod side is eth0
+  std::string host_if;  // host side of the veth; the pod side is pod_if
   Mac host_mac{};
   Mac pod_mac{};
   std::string pod_ip;     // dotted quad
   std::string router_ip;  // the node's address the pod routes through
+  std::string pod_if = "eth0";  // a runtime may name it (CNI_IFNAME)
 };
 
 // Creates the veth pair and configures both ends: the pod gets pod_ip/32, a

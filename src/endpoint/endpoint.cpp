@@ -26,6 +26,11 @@ nlohmann::json to_json(const Endpoint& e) {
                       {"hostMac", mac_json(e.host_mac)}, {"podMac", mac_json(e.pod_mac)},
                       {"identity", e.identity}, {"pid", e.process.pid}, {"pidStart", e.process.start_time}};
   if (e.exit_code) j["exitCode"] = *e.exit_code;
+  if (e.runtime)
+    j["runtime"] = {{"containerID", e.runtime->id},
+                    {"netnsPath", e.runtime->netns_path},
+                    {"ifName", e.runtime->if_name},
+                    {"labels", e.runtime->labels}};
   return j;
 }
 
@@ -43,6 +48,12 @@ Endpoint endpoint_from_json(const nlohmann::json& j) {
   e.process.pid = j.value("pid", 0);
   e.process.start_time = j.value("pidStart", uint64_t{0});
   if (j.contains("exitCode")) e.exit_code = j["exitCode"].get<int>();
+  if (j.contains("runtime")) {
+    const auto& r = j["runtime"];
+    e.runtime = RuntimeContainer{r.at("containerID").get<std::string>(), r.at("netnsPath").get<std::string>(),
+                                 r.value("ifName", std::string("eth0")),
+                                 r.value("labels", std::map<std::string, std::string>{})};
+  }
   return e;
 }
 

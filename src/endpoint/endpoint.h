@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,15 @@
 #include "endpoint/pod_process.h"
 
 namespace pilus::endpoint {
+
+// A container a runtime created and handed to pilus through CNI: the runtime owns the network
+// namespace (bound at /run/netns/<netns> while pilus serves it) and the processes.
+struct RuntimeContainer {
+  std::string id;          // CNI_CONTAINERID
+  std::string netns_path;  // CNI_NETNS
+  std::string if_name;     // CNI_IFNAME
+  std::map<std::string, std::string> labels;  // the container's own labels
+};
 
 struct Endpoint {
   uint16_t id = 0;  // node-local, keys per-endpoint counters
@@ -25,6 +35,8 @@ struct Endpoint {
   uint32_t identity = 0;
   ProcessHandle process;          // pid 0: no command
   std::optional<int> exit_code;   // known when the agent reaped it
+  std::optional<RuntimeContainer> runtime;  // set: a runtime's container (owner "runtime")
+  std::string owner() const { return runtime ? "runtime" : "pilus"; }
   std::string key() const { return ns + "/" + name; }
   std::string phase() const;  // Running, Succeeded, Failed, as Kubernetes says
 };

@@ -222,6 +222,11 @@ Pod parse_pod(const Document& d) {
         node->warn("ignored: the pod runs on the node whose agent applies it");
       }
       if (auto sa = spec.optional("serviceAccountName")) pod.service_account = sa->string(dns_subdomain_error);
+      if (auto rc = spec.optional("runtimeClassName")) {
+        pod.runtime_class = rc->string(dns_subdomain_error);
+        if (pod.runtime_class != kRuntimeClassCni)
+          rc->fail("must be \"{}\" (a container runtime runs the pod through pilus-cni) or absent", kRuntimeClassCni);
+      }
     });
     return pod;
   });

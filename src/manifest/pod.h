@@ -46,7 +46,13 @@ struct Pod {
   SecurityContext security_context;   // spec.securityContext
   std::string node_name;              // spec.nodeName, "" when absent (for clusters)
   std::string service_account;        // spec.serviceAccountName, "" when absent; an identity label as in Cilium
+  std::string runtime_class;          // spec.runtimeClassName; kRuntimeClassCni: run by a container runtime (CNI)
 };
+
+// spec.runtimeClassName of a Pod whose containers an external runtime runs (podman through
+// pilus-cni): applying it gives labels to the runtime's container of that namespace and name,
+// and creates no network or process of its own.
+inline constexpr std::string_view kRuntimeClassCni = "pilus-cni";
 
 // Strict: unknown fields, wrong types and invalid names are errors naming the field.
 // spec.restartPolicy is accepted (Always/OnFailure/Never) but pilus never restarts a command.
