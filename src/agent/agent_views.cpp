@@ -49,10 +49,16 @@ v1::PodList Agent::pods() const {
       for (const auto& p : c.ports) container.ports.push_back({p.container_port, p.protocol, p.name});
     }
     pod.spec.node_name = config_.node_name;
-    const std::string ip = endpoint::to_string(st.ep.ip);
-    pod.status = {ip,          std::vector<v1::PodIP>{{ip}}, endpoint::to_string(ipam_.router_ip()),
-                  st.ep.netns, st.ep.identity,                st.ep.phase(),
-                  st.ep.host_if, st.ep.id,                   st.ep.process.pid};
+    v1::PodStatus& status = pod.status;
+    status.pod_ip = endpoint::to_string(st.ep.ip);
+    status.pod_ips = {{status.pod_ip}};
+    status.host_ip = endpoint::to_string(ipam_.router_ip());
+    status.netns = st.ep.netns;
+    status.identity = st.ep.identity;
+    status.phase = st.ep.phase();
+    status.host_interface = st.ep.host_if;
+    status.endpoint_id = st.ep.id;
+    status.pid = st.ep.process.pid;
   }
   return list;
 }
