@@ -19,6 +19,16 @@
 
 #include "agent/agent_config.h"
 #include "agent/endpoint_index.h"
+#include "api/v1/apply.h"
+#include "api/v1/bpf_maps.h"
+#include "api/v1/endpoints.h"
+#include "api/v1/identities.h"
+#include "api/v1/namespaces.h"
+#include "api/v1/pods.h"
+#include "api/v1/policies.h"
+#include "api/v1/services.h"
+#include "api/v1/status.h"
+#include "api/v1/trace.h"
 #include "datapath/datapath.h"
 #include "datapath/kernel_features.h"
 #include "datapath/sock_lb.h"
@@ -52,22 +62,22 @@ class Agent {
   // accepted without effect). The sources' text is released once parsed (a manifest can be tens
   // of MB). dry_run: validates and plans against the live state and returns what would change,
   // changing nothing (no store write, no kernel change).
-  nlohmann::json apply(std::vector<manifest::Source> sources, bool dry_run = false);
-  nlohmann::json remove(const std::vector<manifest::Source>& sources);
+  api::v1::ApplyResponse apply(std::vector<manifest::Source> sources, bool dry_run = false);
+  api::v1::DeleteResponse remove(const std::vector<manifest::Source>& sources);
 
-  nlohmann::json pods() const;
-  nlohmann::json endpoints() const;
-  nlohmann::json identities() const;
-  nlohmann::json namespaces() const;
-  nlohmann::json status() const;
+  api::v1::PodList pods() const;
+  api::v1::EndpointList endpoints() const;
+  api::v1::IdentityList identities() const;
+  api::v1::NamespaceList namespaces() const;
+  api::v1::Status status() const;
   // {"items": [...]} written piece by piece; stops early when write returns false.
   void bpf_conntrack(const std::function<bool(std::string_view)>& write) const;
-  nlohmann::json bpf_ipcache() const;
-  nlohmann::json bpf_endpoints() const;
-  nlohmann::json policies() const;
-  nlohmann::json services() const;
-  nlohmann::json bpf_lb() const;
-  nlohmann::json bpf_policy(const std::string& pod) const;
+  api::v1::IpcacheList bpf_ipcache() const;
+  api::v1::BpfEndpoints bpf_endpoints() const;
+  api::v1::PolicyList policies() const;
+  api::v1::ServiceList services() const;
+  api::v1::BpfLb bpf_lb() const;
+  api::v1::BpfPolicy bpf_policy(const std::string& pod) const;
   // Verdict for a packet from a pod to a pod ("ns/name") or an address, as the datapath decides it.
   // One end of a policy trace: a pod ("ns/name") or an address in `name`, or, when `labels` is
   // not empty, a pod that does not exist with these labels in namespace `ns`.
@@ -76,7 +86,7 @@ class Agent {
     std::string ns;
     std::map<std::string, std::string> labels;
   };
-  nlohmann::json policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
+  api::v1::PolicyTrace policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
                               const std::string& protocol) const;
 
   // Containers of a runtime, through pilus-cni (agent_cni.cpp). ADD creates the endpoint in the
@@ -141,21 +151,21 @@ class Agent {
   policy::ResolverInput policy_input() const;
 
   // What apply would do to each object, from the current state (agent_dry_run.cpp); caller holds mutex_.
-  nlohmann::json dry_run_results(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
+  std::vector<api::v1::ObjectResult> dry_run_results(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
 
   // Services (agent_services.cpp); caller holds mutex_.
   using AddUndo = std::function<void(std::function<void()>)>;
   void restore_services();
   void plan_services(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
-  void apply_service(const manifest::Document& doc, const manifest::Service& svc, nlohmann::json& results,
-                     const AddUndo& add_undo);
-  void delete_service(const std::string& key, nlohmann::json& results);
+  void apply_service(const manifest::Document& doc, const manifest::Service& svc,
+                     std::vector<api::v1::ObjectResult>& results, const AddUndo& add_undo);
+  void delete_service(const std::string& key, std::vector<api::v1::ObjectResult>& results);
   void sync_services();
   std::string service_metrics_text() const;
   // L7 proxy (agent_proxy.cpp).
   void start_proxy();
   void update_proxy_policy();  // caller holds mutex_
-  nlohmann::json proxy_status() const;
+  api::v1::ProxyStatus proxy_status() const;
 
   // Store writes (agent_store.cpp): into *batch_ while an apply, delete or restore runs,
   // straight to disk otherwise. Caller holds mutex_.

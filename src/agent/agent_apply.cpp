@@ -16,11 +16,9 @@ namespace pilus::agent {
 
 namespace {
 
-nlohmann::json result(const std::string& kind, const std::string& ns, const std::string& name,
-                      const std::string& action) {
-  nlohmann::json r = {{"kind", kind}, {"name", name}, {"action", action}};
-  if (!ns.empty()) r["namespace"] = ns;
-  return r;
+api::v1::ObjectResult result(const std::string& kind, const std::string& ns, const std::string& name,
+                             const std::string& action) {
+  return {kind, ns, name, action};
 }
 
 // Runs the undo steps, newest first, when a change fails part way.
@@ -57,8 +55,8 @@ std::string policy_key_of(const manifest::Document& doc) {
 
 }  // namespace
 
-nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run) {
-  nlohmann::json warnings = nlohmann::json::array();
+api::v1::ApplyResponse Agent::apply(std::vector<manifest::Source> sources, bool dry_run) {
+  std::vector<std::string> warnings;
   std::vector<std::string> manifest_warnings;
   auto objects = manifest::parse_all(sources, &manifest_warnings);
   std::vector<manifest::Source>().swap(sources);  // parsed: the text is not needed any more
@@ -109,9 +107,9 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
   if (new_pods > ipam_.available())
     fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
          ipam_.available());
-  if (dry_run) return {{"results", dry_run_results(objects)}, {"warnings", warnings}, {"dryRun", true}};
+  if (dry_run) return {dry_run_results(objects), warnings, {}, true};
 
-  nlohmann::json results = nlohmann::json::array();
+  std::vector<api::v1::ObjectResult> results;
   UndoLog undo;
   // Store writes are staged and committed in one transaction, after the datapath took the change:
   // a crash before it leaves the store as it was, after it all of the apply. The new pods'
@@ -211,7 +209,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
       if (const auto* svc = std::get_if<manifest::Service>(&obj))
         apply_service(doc, *svc, results, [&undo](std::function<void()> step) { undo.add(std::move(step)); });
 
-    nlohmann::json notes = nlohmann::json::array();
+    std::vector<std::string> notes;
     for (const auto& [doc, obj] : objects) {
       if (!policy::is_policy(obj)) continue;
       const std::string key = policy_key_of(doc);
@@ -248,9 +246,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
         applied.insert(policy::policy_name(doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name()));
     for (const auto& n : one_sided_allow_notes(applied)) notes.push_back(n);
     policy_map_refusal_.clear();  // status reports a refusal only until an apply succeeds
-    nlohmann::json response = {{"results", results}, {"warnings", warnings}};
-    if (!notes.empty()) response["notes"] = notes;
-    return response;
+    return {std::move(results), std::move(warnings), std::move(notes), false};
   } catch (...) {
     // Nothing of this apply was committed but the pod-networks records: what was staged is
     // dropped, the undo steps' writes too. A record goes once its pod's network is gone (one
@@ -281,7 +277,7 @@ nlohmann::json Agent::apply(std::vector<manifest::Source> sources, bool dry_run)
   }
 }
 
-nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
+api::v1::DeleteResponse Agent::remove(const std::vector<manifest::Source>& sources) {
   auto objects = manifest::parse_all(sources);
   require_handled_kinds(objects);
   Lock lock(mutex_);
@@ -289,7 +285,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
     if (const auto* ns = std::get_if<manifest::NamespaceObject>(&obj); ns && ns->name == "default")
       fail("{}: the default namespace cannot be deleted", doc.describe());
   }
-  nlohmann::json results = nlohmann::json::array();
+  std::vector<api::v1::ObjectResult> results;
   // Erases are staged and committed in one transaction. A deleted pod's network is destroyed
   // after that commit (its pod-networks record goes last): a crash in between leaves orphans that
   // the next start removes (pod_networks.h). delete is not all or nothing: what was removed from
@@ -410,7 +406,7 @@ nlohmann::json Agent::remove(const std::vector<manifest::Source>& sources) {
   destroy_doomed();
   regenerate_policy();
   sync_services();
-  return {{"results", results}};
+  return {std::move(results)};
 }
 
 }  // namespace pilus::agent

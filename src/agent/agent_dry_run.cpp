@@ -5,13 +5,11 @@
 
 namespace pilus::agent {
 
-nlohmann::json Agent::dry_run_results(
+std::vector<api::v1::ObjectResult> Agent::dry_run_results(
     const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const {
-  nlohmann::json results = nlohmann::json::array();
+  std::vector<api::v1::ObjectResult> results;
   auto add = [&](const manifest::Document& doc, const std::string& ns, bool exists, bool same) {
-    nlohmann::json r = {{"kind", doc.kind}, {"name", doc.name()}, {"action", !exists ? "created" : same ? "unchanged" : "configured"}};
-    if (!ns.empty()) r["namespace"] = ns;
-    results.push_back(r);
+    results.push_back({doc.kind, ns, doc.name(), !exists ? "created" : same ? "unchanged" : "configured"});
   };
   // The order apply reports in: namespaces, pods, services, policies.
   for (const auto& [doc, obj] : objects)

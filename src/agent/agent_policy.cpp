@@ -213,9 +213,9 @@ std::vector<std::string> Agent::one_sided_allow_notes(const std::set<std::string
   return {notes.begin(), notes.end()};
 }
 
-nlohmann::json Agent::policies() const {
+api::v1::PolicyList Agent::policies() const {
   Lock lock(mutex_);
-  nlohmann::json items = nlohmann::json::array();
+  auto list = api::v1::PolicyList::kube();
   for (const auto& [key, p] : policies_) {
     std::set<std::string> subjects;
     size_t l7 = 0;
@@ -234,49 +234,48 @@ nlohmann::json Agent::policies() const {
       for (const auto& d : p.converted.default_deny) hit = hit || d.subject.matches(*labels);
       if (hit) selected++;
     }
-    nlohmann::json rules = nlohmann::json::array();
+    api::v1::Policy& item = list.items.emplace_back();
     for (const auto& r : p.converted.rules) {
-      nlohmann::json peers = nlohmann::json::array();
-      for (const auto& peer : r.peers) peers.push_back(policy::to_string(peer));
-      nlohmann::json ports = nlohmann::json::array();
-      for (const auto& port : r.ports) ports.push_back(port.to_string());
-      rules.push_back({{"path", r.source_path},
-                       {"direction", policy::to_string(r.direction)},
-                       {"deny", r.deny},
-                       {"peers", r.all_peers ? nlohmann::json::array({"all"}) : peers},
-                       {"ports", ports},
-                       {"httpRules", r.http.size()}});
+      api::v1::PolicyRuleView& rule = item.rules.emplace_back();
+      rule.path = r.source_path;
+      rule.direction = policy::to_string(r.direction);
+      rule.deny = r.deny;
+      if (r.all_peers)
+        rule.peers = {"all"};
+      else
+        for (const auto& peer : r.peers) rule.peers.push_back(policy::to_string(peer));
+      for (const auto& port : r.ports) rule.ports.push_back(port.to_string());
+      rule.http_rules = r.http.size();
     }
     // apiVersion, metadata and spec as the manifest gave them (kubectl -o yaml); the rest is pilus's view.
-    nlohmann::json policy_metadata = {{"name", p.doc.name()}};
-    if (manifest::is_namespaced_kind(p.doc.kind)) policy_metadata["namespace"] = p.doc.ns();
+    item.kind = p.doc.kind;
+    item.api_version = p.doc.api_version;
+    item.metadata.name = p.doc.name();
+    if (manifest::is_namespaced_kind(p.doc.kind)) item.metadata.ns = p.doc.ns();
+    // Read from the manifest as given (its keys, not the API's).
     if (auto m = p.doc.body.find("metadata"); m != p.doc.body.end() && m->contains("labels"))
-      policy_metadata["labels"] = (*m)["labels"];
-    items.push_back({{"kind", p.doc.kind},
-                     {"apiVersion", p.doc.api_version},
-                     {"metadata", policy_metadata},
-                     {"namespace", p.converted.rules.empty() && p.converted.default_deny.empty()
-                                       ? p.doc.ns()
-                                       : (p.converted.rules.empty() ? p.converted.default_deny[0].policy_namespace
-                                                                    : p.converted.rules[0].policy_namespace)},
-                     {"name", p.doc.name()},
-                     {"selects", nlohmann::json(subjects)},
-                     {"endpoints", selected},
-                     {"rules", rules},
-                     {"l7Rules", l7}});
-    for (const char* key : {"spec", "specs"})
-      if (p.doc.body.contains(key)) items.back()[key] = p.doc.body[key];
+      item.metadata.labels = (*m)["labels"].get<api::v1::Labels>();
+    item.ns = p.converted.rules.empty() && p.converted.default_deny.empty()
+                  ? p.doc.ns()
+                  : (p.converted.rules.empty() ? p.converted.default_deny[0].policy_namespace
+                                               : p.converted.rules[0].policy_namespace);
+    item.name = p.doc.name();
+    item.selects.assign(subjects.begin(), subjects.end());
+    item.endpoints = selected;
+    item.l7_rules = l7;
+    if (auto spec = p.doc.body.find("spec"); spec != p.doc.body.end()) item.spec = *spec;
+    if (auto specs = p.doc.body.find("specs"); specs != p.doc.body.end()) item.specs = *specs;
   }
-  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+  return list;
 }
 
-nlohmann::json Agent::bpf_policy(const std::string& pod) const {
+api::v1::BpfPolicy Agent::bpf_policy(const std::string& pod) const {
   Lock lock(mutex_);
   std::string key = pod.find('/') == std::string::npos ? "default/" + pod : pod;
   auto it = pods_.find(key);
   if (it == pods_.end()) fail("pod \"{}\" not found", key);
   uint16_t id = it->second.ep.id;
-  nlohmann::json items = nlohmann::json::array();
+  api::v1::BpfPolicy out{key, id, {}, {}};
   datapath_->policy().for_each([&](const policy_key& k, const policy_entry& v) {
     if (k.endpoint_id != id) return;
     std::vector<std::string> refs;
@@ -284,8 +283,7 @@ nlohmann::json Agent::bpf_policy(const std::string& pod) const {
     std::string who = refs.empty() ? std::string("?") : fmt::format("{}", fmt::join(refs, ", "));
     std::string direction = k.direction == METRIC_INGRESS ? "ingress" : "egress";
     if (k.peer_kind == POLICY_PEER_DEFAULT_DENY) {
-      items.push_back({{"direction", direction}, {"identity", 0}, {"labels", "(no rule allows)"}, {"port", "ANY"},
-                       {"verdict", "default-deny"}, {"proxyPort", 0}, {"rule", who}});
+      out.items.push_back({direction, 0, "(no rule allows)", "ANY", "default-deny", 0, who});
       return;
     }
     std::string labels = k.identity == 0 ? "(any)" : labels_text(identities_->labels_of(k.identity));
@@ -295,24 +293,19 @@ nlohmann::json Agent::bpf_policy(const std::string& pod) const {
       for (const auto& [name, st] : pods_)
         if (st.ep.id == k.identity) labels = "(pod " + name + ")";
     }
-    items.push_back({{"direction", direction},
-                     {"identity", k.peer_kind == POLICY_PEER_ENDPOINT ? 0 : k.identity},
-                     {"labels", labels},
-                     {"port", port_text(k)},
-                     {"verdict", (v.flags & POLICY_F_DENY) ? "deny" : v.proxy_port ? "redirect" : "allow"},
-                     {"proxyPort", ntohs(v.proxy_port)},
-                     {"rule", who}});
+    out.items.push_back({direction, k.peer_kind == POLICY_PEER_ENDPOINT ? 0 : k.identity, labels, port_text(k),
+                         (v.flags & POLICY_F_DENY) ? "deny" : v.proxy_port ? "redirect" : "allow", ntohs(v.proxy_port),
+                         who});
   });
-  nlohmann::json enforced = {{"ingress", false}, {"egress", false}};
   if (auto e = datapath_->endpoints().lookup(endpoint_key{it->second.ep.ip.network_order()})) {
-    enforced["ingress"] = (e->flags & ENDPOINT_F_INGRESS_ENFORCED) != 0;
-    enforced["egress"] = (e->flags & ENDPOINT_F_EGRESS_ENFORCED) != 0;
+    out.default_deny.ingress = (e->flags & ENDPOINT_F_INGRESS_ENFORCED) != 0;
+    out.default_deny.egress = (e->flags & ENDPOINT_F_EGRESS_ENFORCED) != 0;
   }
-  return {{"pod", key}, {"endpointID", id}, {"defaultDeny", enforced}, {"items", items}};
+  return out;
 }
 
-nlohmann::json Agent::policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
-                                   const std::string& protocol) const {
+api::v1::PolicyTrace Agent::policy_trace(const TraceSide& from, const TraceSide& to, uint16_t port,
+                                         const std::string& protocol) const {
   Lock lock(mutex_);
   uint8_t proto = protocol == "udp" ? IPPROTO_UDP : protocol == "icmp" ? IPPROTO_ICMP : IPPROTO_TCP;
   if (protocol != "tcp" && protocol != "udp" && protocol != "icmp")
@@ -390,7 +383,7 @@ nlohmann::json Agent::policy_trace(const TraceSide& from, const TraceSide& to, u
   policy::ResolvedPolicy again;
   if (resolve_again) again = policy::resolve(input);
   const policy::ResolvedPolicy& resolved = resolve_again ? again : resolved_;
-  nlohmann::json steps = nlohmann::json::array();
+  std::vector<api::v1::TraceStep> steps;
   bool allowed = true;
   auto check = [&](const Side& local, uint8_t dir, const Side& peer) {
     uint16_t peer_endpoint = dir == METRIC_EGRESS && peer.ep ? peer.ep->id : 0;
@@ -404,22 +397,19 @@ nlohmann::json Agent::policy_trace(const TraceSide& from, const TraceSide& to, u
       const auto& by = dir == METRIC_INGRESS ? ep_policy.ingress_enforced_by : ep_policy.egress_enforced_by;
       decided = "default deny (selected by " + (by.empty() ? std::string("?") : by.front()) + "), no rule allows it";
     }
-    steps.push_back({{"endpoint", local.name},
-                     {"direction", dir == METRIC_INGRESS ? "ingress" : "egress"},
-                     {"verdict", v.allowed ? "ALLOWED" : "DENIED"},
-                     {"reason", v.allowed ? "" : datapath::drop_reason_name(v.drop_reason)},
-                     {"decidedBy", decided}});
+    steps.push_back({local.name, dir == METRIC_INGRESS ? "ingress" : "egress", v.allowed ? "ALLOWED" : "DENIED",
+                     v.allowed ? "" : datapath::drop_reason_name(v.drop_reason), decided});
     allowed = allowed && v.allowed;
   };
   if (src.ep) check(src, METRIC_EGRESS, dst);
   if (dst.ep && src.identity != IDENTITY_HOST) check(dst, METRIC_INGRESS, src);
   if (!dst.ep && !(src.ep && dst.identity == IDENTITY_HOST)) {
-    steps.push_back({{"endpoint", dst.name}, {"verdict", "DENIED"}, {"reason", "NO_ROUTE_TO_OUTSIDE"},
-                     {"decidedBy", "the node is a sandbox: only pods and the node are reachable"}});
+    steps.push_back({dst.name, "", "DENIED", "NO_ROUTE_TO_OUTSIDE",
+                     "the node is a sandbox: only pods and the node are reachable"});
     allowed = false;
   }
-  return {{"from", src.name}, {"fromIdentity", src.identity}, {"to", dst.name}, {"toIdentity", dst.identity},
-          {"port", port}, {"protocol", protocol}, {"verdict", allowed ? "ALLOWED" : "DENIED"}, {"steps", steps}};
+  return {src.name, src.identity, dst.name, dst.identity, port, protocol, allowed ? "ALLOWED" : "DENIED",
+          std::move(steps)};
 }
 
 }  // namespace pilus::agent

@@ -53,27 +53,27 @@ void Agent::update_proxy_policy() {
   if (proxy_) proxy_->set_policy(std::make_shared<proxy::L7Policy>(resolved_, rules_, cidr_identities_));
 }
 
-nlohmann::json Agent::proxy_status() const {
-  if (!proxy_) return {{"state", "disabled"}};
+api::v1::ProxyStatus Agent::proxy_status() const {
+  if (!proxy_) return {"disabled"};
   proxy::ProxyStats s = proxy_->stats();
   auto policy = proxy_->policy();
-  return {{"state", "running"},
-          {"address", endpoint::to_string(proxy_->config().listen_ip) + ":" + std::to_string(proxy_->port())},
-          {"redirectEntries", policy ? policy->redirect_entries() : 0},
-          {"redirects", s.connections},
-          {"activeConnections", s.active_connections},
-          {"requests", s.requests},
-          {"forwarded", s.forwarded},
-          {"denied", s.denied},
-          {"parseErrors", s.parse_errors},
-          {"timeouts", s.timeouts},
-          {"upstreamErrors", s.upstream_errors},
-          {"clientAborts", s.client_aborts},
-          {"rejectedConnections", s.rejected_connections},
-          {"rejectedPerIdentity", s.identity_rejected},
-          {"descriptorsExhausted", s.descriptors_exhausted},
-          {"invalidTargets", s.invalid_targets},
-          {"invalidFraming", s.invalid_framing}};
+  return {"running",
+          endpoint::to_string(proxy_->config().listen_ip) + ":" + std::to_string(proxy_->port()),
+          policy ? policy->redirect_entries() : 0,
+          s.connections,
+          s.active_connections,
+          s.requests,
+          s.forwarded,
+          s.denied,
+          s.parse_errors,
+          s.timeouts,
+          s.upstream_errors,
+          s.client_aborts,
+          s.rejected_connections,
+          s.identity_rejected,
+          s.descriptors_exhausted,
+          s.invalid_targets,
+          s.invalid_framing};
 }
 
 }  // namespace pilus::agent

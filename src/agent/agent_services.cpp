@@ -15,8 +15,8 @@ namespace pilus::agent {
 
 namespace {
 
-nlohmann::json result(const std::string& ns, const std::string& name, const std::string& action) {
-  return {{"kind", "Service"}, {"namespace", ns}, {"name", name}, {"action", action}};
+api::v1::ObjectResult result(const std::string& ns, const std::string& name, const std::string& action) {
+  return {"Service", ns, name, action};
 }
 
 }  // namespace
@@ -76,8 +76,8 @@ void Agent::plan_services(const std::vector<std::pair<manifest::Document, manife
          vips_.available());
 }
 
-void Agent::apply_service(const manifest::Document& doc, const manifest::Service& svc, nlohmann::json& results,
-                          const AddUndo& add_undo) {
+void Agent::apply_service(const manifest::Document& doc, const manifest::Service& svc,
+                          std::vector<api::v1::ObjectResult>& results, const AddUndo& add_undo) {
   const std::string key = svc.ns + "/" + svc.name;
   auto save = [this](const std::string& k, const ServiceState& st) {
     store_put("services", k, {{"manifest", st.doc.body}, {"vip", endpoint::to_string(st.vip)}});
@@ -115,7 +115,7 @@ void Agent::apply_service(const manifest::Document& doc, const manifest::Service
   results.push_back(result(svc.ns, svc.name, "created"));
 }
 
-void Agent::delete_service(const std::string& key, nlohmann::json& results) {
+void Agent::delete_service(const std::string& key, std::vector<api::v1::ObjectResult>& results) {
   auto it = services_.find(key);
   if (it == services_.end()) return;
   vips_.release(it->second.vip);
@@ -157,50 +157,30 @@ void Agent::sync_services() {
   frontends_ = std::move(frontends);
 }
 
-nlohmann::json Agent::services() const {
+api::v1::ServiceList Agent::services() const {
   Lock lock(mutex_);
-  nlohmann::json items = nlohmann::json::array();
+  auto list = api::v1::ServiceList::kube();
   for (const auto& [key, st] : services_) {
-    nlohmann::json ports = nlohmann::json::array();
-    nlohmann::json endpoints = nlohmann::json::array();
-    for (const auto& p : st.svc.ports) {
-      nlohmann::json port = {{"protocol", p.protocol}, {"port", p.port}};
-      if (!p.name.empty()) port["name"] = p.name;
-      if (p.target_port_name.empty())
-        port["targetPort"] = p.target_port;
-      else
-        port["targetPort"] = p.target_port_name;
-      ports.push_back(port);
-    }
+    api::v1::Service& item = list.items.emplace_back();
+    item.metadata = {st.svc.name, st.svc.ns, st.svc.labels, {}};
+    item.spec.cluster_ip = endpoint::to_string(st.vip);
+    for (const auto& p : st.svc.ports)
+      item.spec.ports.push_back({p.protocol, p.port, p.name, {p.target_port, p.target_port_name}});
+    item.spec.selector = {st.svc.selector.begin(), st.svc.selector.end()};
+    item.spec.session_affinity = st.svc.client_ip_affinity ? "ClientIP" : "None";
     for (const auto& f : frontends_) {
       if (f.service != key) continue;
       for (const auto& b : f.backends)
-        endpoints.push_back({{"pod", b.pod},
-                             {"ip", endpoint::to_string(b.ip)},
-                             {"port", b.port},
-                             {"protocol", f.proto == IPPROTO_UDP ? "UDP" : "TCP"}});
+        item.status.backends.push_back(
+            {b.pod, endpoint::to_string(b.ip), b.port, f.proto == IPPROTO_UDP ? "UDP" : "TCP"});
     }
-    nlohmann::json selector = nlohmann::json::object();
-    for (const auto& [k, v] : st.svc.selector) selector[k] = v;
-    items.push_back({{"apiVersion", "v1"},
-                     {"kind", "Service"},
-                     {"metadata", {{"name", st.svc.name}, {"namespace", st.svc.ns}, {"labels", st.svc.labels}}},
-                     {"spec",
-                      {{"type", "ClusterIP"},
-                       {"clusterIP", endpoint::to_string(st.vip)},
-                       {"ports", ports},
-                       {"selector", selector},
-                       {"sessionAffinity", st.svc.client_ip_affinity ? "ClientIP" : "None"}}},
-                     {"status", {{"backends", endpoints}}}});
   }
-  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+  return list;
 }
 
-nlohmann::json Agent::bpf_lb() const {
+api::v1::BpfLb Agent::bpf_lb() const {
   Lock lock(mutex_);
-  return {{"maglev_table_size", service_maps_->maglev_size()},
-          {"algorithm", config_.lb_algorithm},
-          {"services", service_maps_->list()}};
+  return {service_maps_->maglev_size(), config_.lb_algorithm, service_maps_->list()};
 }
 
 std::string Agent::service_metrics_text() const {

@@ -13,13 +13,9 @@ namespace pilus::agent {
 
 namespace {
 
-std::string ip_be_to_string(uint32_t ip_be) { return endpoint::to_string(endpoint::Ipv4::from_network_order(ip_be)); }
+namespace v1 = api::v1;
 
-nlohmann::json labels_json(const std::map<std::string, std::string>& labels) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : labels) j[k] = v;
-  return j;
-}
+std::string ip_be_to_string(uint32_t ip_be) { return endpoint::to_string(endpoint::Ipv4::from_network_order(ip_be)); }
 
 std::string proto_name(uint8_t proto) {
   switch (proto) {
@@ -30,146 +26,117 @@ std::string proto_name(uint8_t proto) {
   }
 }
 
+std::vector<std::string> label_strings(const identity::LabelSet& labels) {
+  std::vector<std::string> out;
+  for (const auto& l : labels) out.push_back(l.to_string());
+  return out;
+}
+
 }  // namespace
 
-nlohmann::json Agent::pods() const {
+v1::PodList Agent::pods() const {
   Lock lock(mutex_);
-  nlohmann::json items = nlohmann::json::array();
+  auto list = v1::PodList::kube();
   for (const auto& [key, st] : pods_) {
-    // Shaped as the Kubernetes API returns a Pod; podIP, netns, identity and phase are what
-    // scripts rely on, the rest is pilus's own (endpointID, hostInterface, pid).
-    nlohmann::json metadata = {{"name", st.pod.name}, {"namespace", st.pod.ns}, {"labels", labels_json(st.pod.labels)}};
-    if (!st.pod.annotations.empty()) metadata["annotations"] = labels_json(st.pod.annotations);
-    nlohmann::json containers = nlohmann::json::array();
+    v1::Pod& pod = list.items.emplace_back();
+    pod.metadata = {st.pod.name, st.pod.ns, st.pod.labels, st.pod.annotations};
     for (const auto& c : st.pod.containers) {
-      nlohmann::json container = {{"name", c.name}};
-      if (!c.image.empty()) container["image"] = c.image;
-      if (!c.command.empty()) container["command"] = c.command;
-      if (!c.args.empty()) container["args"] = c.args;
-      nlohmann::json ports = nlohmann::json::array();
-      for (const auto& p : c.ports) {
-        nlohmann::json port = {{"containerPort", p.container_port}, {"protocol", p.protocol}};
-        if (!p.name.empty()) port["name"] = p.name;
-        ports.push_back(port);
-      }
-      if (!ports.empty()) container["ports"] = ports;
-      containers.push_back(container);
+      v1::Container& container = pod.spec.containers.emplace_back();
+      container.name = c.name;
+      container.image = c.image;
+      container.command = c.command;
+      container.args = c.args;
+      for (const auto& p : c.ports) container.ports.push_back({p.container_port, p.protocol, p.name});
     }
-    const std::string ip = endpoint::to_string(st.ep.ip);
-    items.push_back({{"apiVersion", "v1"},
-                     {"kind", "Pod"},
-                     {"metadata", metadata},
-                     {"spec", {{"containers", containers}, {"nodeName", config_.node_name}}},
-                     {"status",
-                      {{"podIP", ip},
-                       {"podIPs", nlohmann::json::array({{{"ip", ip}}})},
-                       {"hostIP", endpoint::to_string(ipam_.router_ip())},
-                       {"netns", st.ep.netns},
-                       {"identity", st.ep.identity},
-                       {"phase", st.ep.phase()},
-                       {"hostInterface", st.ep.host_if},
-                       {"endpointID", st.ep.id},
-                       {"pid", st.ep.process.pid},
-                       {"owner", st.ep.owner()}}}});
-    if (st.ep.runtime) items.back()["status"]["containerID"] = st.ep.runtime->id;
+    pod.spec.node_name = config_.node_name;
+    v1::PodStatus& status = pod.status;
+    status.pod_ip = endpoint::to_string(st.ep.ip);
+    status.pod_ips = {{status.pod_ip}};
+    status.host_ip = endpoint::to_string(ipam_.router_ip());
+    status.netns = st.ep.netns;
+    status.identity = st.ep.identity;
+    status.phase = st.ep.phase();
+    status.host_interface = st.ep.host_if;
+    status.endpoint_id = st.ep.id;
+    status.pid = st.ep.process.pid;
+    status.owner = st.ep.owner();
+    if (st.ep.runtime) status.container_id = st.ep.runtime->id;
   }
-  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+  return list;
 }
 
-nlohmann::json Agent::endpoints() const {
+v1::EndpointList Agent::endpoints() const {
   Lock lock(mutex_);
-  nlohmann::json items = nlohmann::json::array();
+  v1::EndpointList list;
   for (const auto& [key, st] : pods_) {
-    nlohmann::json labels = nlohmann::json::array();
-    if (const auto* set = identities_->labels_of(st.ep.identity))
-      for (const auto& l : *set) labels.push_back(l.to_string());
-    items.push_back({{"id", st.ep.id},
-                     {"pod", key},
-                     {"ipv4", endpoint::to_string(st.ep.ip)},
-                     {"identity", st.ep.identity},
-                     {"labels", labels},
-                     {"interface", st.ep.host_if},
-                     {"ifindex", st.ep.ifindex},
-                     {"netns", st.ep.netns},
-                     {"state", st.ep.ifindex ? "ready" : "not-ready"}});
+    std::vector<std::string> labels;
+    if (const auto* set = identities_->labels_of(st.ep.identity)) labels = label_strings(*set);
+    list.items.push_back({st.ep.id, key, endpoint::to_string(st.ep.ip), st.ep.identity, std::move(labels),
+                          st.ep.host_if, st.ep.ifindex, st.ep.netns, st.ep.ifindex ? "ready" : "not-ready"});
   }
-  return {{"items", items}};
+  return list;
 }
 
-nlohmann::json Agent::identities() const {
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& info : identities_->list()) {
-    nlohmann::json labels = nlohmann::json::array();
-    for (const auto& l : info.labels) labels.push_back(l.to_string());
-    items.push_back({{"id", info.id}, {"labels", labels}, {"references", info.refcount}, {"reserved", info.reserved}});
-  }
-  return {{"items", items}};
+v1::IdentityList Agent::identities() const {
+  v1::IdentityList list;
+  for (const auto& info : identities_->list())
+    list.items.push_back({info.id, label_strings(info.labels), info.refcount, info.reserved});
+  return list;
 }
 
-nlohmann::json Agent::namespaces() const {
+v1::NamespaceList Agent::namespaces() const {
   Lock lock(mutex_);
-  nlohmann::json items = nlohmann::json::array();
-  auto item = [](const std::string& name, const nlohmann::json& labels) {
-    return nlohmann::json{{"apiVersion", "v1"},
-                          {"kind", "Namespace"},
-                          {"metadata", {{"name", name}, {"labels", labels}}},
-                          {"status", {{"phase", "Active"}}}};
+  auto list = v1::NamespaceList::kube();
+  auto item = [](const std::string& name, const std::map<std::string, std::string>& labels) {
+    v1::Namespace ns;
+    ns.metadata.name = name;
+    ns.metadata.labels = labels;
+    return ns;
   };
-  items.push_back(item("default", nlohmann::json::object()));
+  list.items.push_back(item("default", {}));
   for (const auto& [name, ns] : namespaces_) {
-    if (name == "default") items.erase(0);
-    items.push_back(item(name, labels_json(ns.labels)));
+    if (name == "default") list.items.erase(list.items.begin());
+    list.items.push_back(item(name, ns.labels));
   }
-  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+  return list;
 }
 
-nlohmann::json Agent::status() const {
-  nlohmann::json features = nlohmann::json::array();
-  for (const auto& f : features_)
-    features.push_back({{"name", f.name}, {"required", f.required}, {"available", f.available}});
-  nlohmann::json maps = nlohmann::json::array();
+v1::Status Agent::status() const {
+  v1::Status s;
+  for (const auto& f : features_) s.kernel_features.push_back({f.name, f.required, f.available});
   for (const auto& m : datapath_->map_pressure())
-    maps.push_back({{"name", m.name},
-                    {"entries", m.entries},
-                    {"maxEntries", m.max_entries},
-                    {"pressure", m.max_entries ? double(m.entries) / double(m.max_entries) : 0.0}});
+    s.maps.push_back({m.name, m.entries, m.max_entries, m.max_entries ? double(m.entries) / double(m.max_entries) : 0.0});
   utsname u{};
   uname(&u);
-  size_t endpoints = 0, policies = 0, l7_rules = 0, policy_entries = 0;
+  size_t l7_rules = 0;
   std::string policy_refusal;
   {
     Lock lock(mutex_);
-    policy_entries = resolved_.entries.size();
+    s.policy_map.entries = resolved_.entries.size();
     policy_refusal = policy_map_refusal_;
-    endpoints = pods_.size();
-    policies = policies_.size();
+    s.endpoints = pods_.size();
+    s.policies = policies_.size();
     for (const auto& r : rules_)
       if (!r.http.empty()) l7_rules++;
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
-  return {{"health", "Ok"},
-          {"kernel", std::string(u.release)},
-          {"uptimeSeconds", uptime.count()},
-          {"podCIDR", ipam_.cidr()},
-          {"routerIP", endpoint::to_string(ipam_.router_ip())},
-          {"bpfRoot", config_.bpf_root},
-          {"datapath", restored_datapath_ ? "adopted pinned maps from a previous agent" : "loaded fresh"},
-          {"endpoints", endpoints},
-          {"identities", identities_->pod_identity_count()},
-          {"policies", policies},
-          {"policyMap",
-           {{"entries", policy_entries},
-            {"maxEntries", datapath_->policy_max_entries()},
-            {"lastRefusal", policy_refusal.empty() ? nlohmann::json(nullptr) : nlohmann::json(policy_refusal)}}},
-          {"l7Policy", l7_rules ? fmt::format("enforced by the L7 proxy: {} rules with HTTP rules", l7_rules)
-                                : std::string("no HTTP rules")},
-          {"proxy", proxy_status()},
-          {"ipv6", "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)"},
-          {"lostEvents", lost_events()},
-          {"observeFollowers", flow_ring_->followers()},
-          {"conntrackGC", {{"runs", ct_gc_runs_.load()}, {"deleted", ct_gc_deleted_.load()}}},
-          {"kernelFeatures", features},
-          {"maps", maps}};
+  s.kernel = u.release;
+  s.uptime_seconds = uptime.count();
+  s.pod_cidr = ipam_.cidr();
+  s.router_ip = endpoint::to_string(ipam_.router_ip());
+  s.bpf_root = config_.bpf_root;
+  s.datapath = restored_datapath_ ? "adopted pinned maps from a previous agent" : "loaded fresh";
+  s.identities = identities_->pod_identity_count();
+  s.policy_map.max_entries = datapath_->policy_max_entries();
+  if (!policy_refusal.empty()) s.policy_map.last_refusal = policy_refusal;
+  s.l7_policy = l7_rules ? fmt::format("enforced by the L7 proxy: {} rules with HTTP rules", l7_rules)
+                         : std::string("no HTTP rules");
+  s.proxy = proxy_status();
+  s.ipv6 = "not supported: IPv6 packets from pods are dropped (UNSUPPORTED_L3_PROTOCOL)";
+  s.lost_events = lost_events();
+  s.observe_followers = flow_ring_->followers();
+  s.conntrack_gc = {ct_gc_runs_.load(), ct_gc_deleted_.load()};
+  return s;
 }
 
 void Agent::bpf_conntrack(const std::function<bool(std::string_view)>& write) const {
@@ -177,67 +144,59 @@ void Agent::bpf_conntrack(const std::function<bool(std::string_view)>& write) co
   // JSON tree would cost the agent hundreds of MiB that the allocator keeps afterwards.
   constexpr size_t kEntriesPerChunk = 512;
   auto ct = datapath_->conntrack();
-  std::string chunk = "{\"items\":[";
+  std::string chunk = v1::list_stream_open();
   bool first = true;
   size_t in_chunk = 0;
   for (const auto& k : ct.keys()) {
     auto v = ct.lookup(k);
     if (!v) continue;  // expired and deleted since the keys were read
-    nlohmann::json item = {{"source", ip_be_to_string(k.saddr) + ":" + std::to_string(ntohs(k.sport))},
-                           {"destination", ip_be_to_string(k.daddr) + ":" + std::to_string(ntohs(k.dport))},
-                           {"protocol", proto_name(k.proto)},
-                           {"scope", k.scope == CT_EGRESS ? "egress" : "ingress"},
-                           {"packetsForward", v->packets_fwd},
-                           {"bytesForward", v->bytes_fwd},
-                           {"packetsReply", v->packets_rev},
-                           {"bytesReply", v->bytes_rev},
-                           {"expires", v->expires},
-                           {"sourceIdentity", v->src_identity},
-                           {"closing", (v->flags & CT_F_CLOSING) != 0},
-                           {"seenReply", (v->flags & CT_F_SEEN_REPLY) != 0}};
+    v1::ConntrackEntry item{ip_be_to_string(k.saddr) + ":" + std::to_string(ntohs(k.sport)),
+                            ip_be_to_string(k.daddr) + ":" + std::to_string(ntohs(k.dport)),
+                            proto_name(k.proto),
+                            k.scope == CT_EGRESS ? "egress" : "ingress",
+                            v->packets_fwd,
+                            v->bytes_fwd,
+                            v->packets_rev,
+                            v->bytes_rev,
+                            v->expires,
+                            v->src_identity,
+                            (v->flags & CT_F_CLOSING) != 0,
+                            (v->flags & CT_F_SEEN_REPLY) != 0};
     if (!first) chunk += ',';
     first = false;
-    chunk += item.dump();
+    chunk += nlohmann::json(item).dump();
     if (++in_chunk == kEntriesPerChunk) {
       if (!write(chunk)) return;  // the client went away
       chunk.clear();
       in_chunk = 0;
     }
   }
-  chunk += "]}\n";
+  chunk += v1::list_stream_close();
   write(chunk);
 }
 
-nlohmann::json Agent::bpf_ipcache() const {
-  nlohmann::json items = nlohmann::json::array();
+v1::IpcacheList Agent::bpf_ipcache() const {
+  v1::IpcacheList list;
   datapath_->ipcache().for_each([&](const ipcache_key& k, const ipcache_value& v) {
     std::string kind = (v.flags & IPCACHE_F_HOST) ? "host" : (v.flags & IPCACHE_F_LOCAL_POD) ? "local-pod" : "cidr";
-    items.push_back(
-        {{"prefix", ip_be_to_string(k.ip4) + "/" + std::to_string(k.prefixlen)}, {"identity", v.identity}, {"kind", kind}});
+    list.items.push_back({ip_be_to_string(k.ip4) + "/" + std::to_string(k.prefixlen), v.identity, kind});
   });
-  return {{"items", items}};
+  return list;
 }
 
-nlohmann::json Agent::bpf_endpoints() const {
-  nlohmann::json items = nlohmann::json::array();
+v1::BpfEndpoints Agent::bpf_endpoints() const {
+  v1::BpfEndpoints out;
   auto metrics = datapath_->metrics();
   datapath_->endpoints().for_each([&](const endpoint_key& k, const endpoint_info& v) {
-    items.push_back({{"ip", ip_be_to_string(k.ip4)},
-                     {"ifindex", v.ifindex},
-                     {"identity", v.identity},
-                     {"endpointID", v.endpoint_id}});
+    out.items.push_back({ip_be_to_string(k.ip4), v.ifindex, v.identity, v.endpoint_id});
   });
-  nlohmann::json counters = nlohmann::json::array();
   for (const auto& k : metrics.keys()) {
     uint64_t packets = 0, bytes = 0;
     for (const auto& v : metrics.lookup(k)) packets += v.packets, bytes += v.bytes;
-    counters.push_back({{"endpointID", k.endpoint_id},
-                        {"reason", datapath::drop_reason_name(k.reason)},
-                        {"direction", k.dir == METRIC_INGRESS ? "ingress" : "egress"},
-                        {"packets", packets},
-                        {"bytes", bytes}});
+    out.counters.push_back({k.endpoint_id, datapath::drop_reason_name(k.reason),
+                            k.dir == METRIC_INGRESS ? "ingress" : "egress", packets, bytes});
   }
-  return {{"items", items}, {"counters", counters}};
+  return out;
 }
 
 }  // namespace pilus::agent

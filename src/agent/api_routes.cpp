@@ -7,6 +7,8 @@
 
 #include "agent/cni_routes.h"
 #include "api/json_body.h"
+#include "api/v1/errors.h"
+#include "api/v1/routes.h"
 #include "common/error.h"
 #include "identity/labels.h"
 #include "observe/flow_filter.h"
@@ -39,61 +41,60 @@ struct ReturnFreedMemory {
   ~ReturnFreedMemory() { malloc_trim(0); }
 };
 
-// An item's namespace as each view shows it; "" for cluster-scoped objects.
-std::string namespace_of(const nlohmann::json& item) {
-  if (item.contains("metadata") && item["metadata"].contains("namespace")) return item["metadata"]["namespace"];
-  if (item.contains("namespace") && item["namespace"].is_string()) return item["namespace"];
-  if (item.contains("pod") && item["pod"].is_string()) {  // endpoints: "namespace/name"
-    std::string pod = item["pod"];
-    return pod.substr(0, pod.find('/'));
-  }
-  return "";
+identity::LabelSet k8s_labels(const api::v1::Labels& labels) {
+  identity::LabelSet set;
+  for (const auto& [k, v] : labels) set.insert(identity::Label{std::string(identity::kSourceK8s), k, v});
+  return set;
 }
 
-identity::LabelSet labels_of(const nlohmann::json& item) {
+identity::LabelSet cilium_labels(const std::vector<std::string>& labels) {  // "k8s:app=web"
   identity::LabelSet set;
-  if (item.contains("metadata") && item["metadata"].contains("labels")) {
-    for (const auto& [k, v] : item["metadata"]["labels"].items())
-      set.insert(identity::Label{std::string(identity::kSourceK8s), k, v.get<std::string>()});
-  } else if (item.contains("labels") && item["labels"].is_array()) {  // endpoints, identities: "k8s:app=web"
-    for (const auto& l : item["labels"]) set.insert(identity::parse_label(l.get<std::string>()));
-  }
+  for (const auto& l : labels) set.insert(identity::parse_label(l));
   return set;
 }
 
 }  // namespace
 
-nlohmann::json narrow_list(nlohmann::json list, const std::string& ns, const std::string& selector_text) {
-  if (ns.empty() && selector_text.empty()) return list;
-  std::optional<policy::LabelSelector> selector;
-  if (!selector_text.empty()) selector = policy::parse_selector_text(selector_text);
-  nlohmann::json items = nlohmann::json::array();
-  for (auto& item : list["items"]) {
-    std::string item_ns = namespace_of(item);
-    if (!ns.empty() && !item_ns.empty() && item_ns != ns) continue;
-    if (selector && !selector->matches(labels_of(item))) continue;
-    items.push_back(std::move(item));
-  }
-  list["items"] = std::move(items);
-  return list;
+ListFilter::ListFilter(std::string ns, const std::string& selector_text) : ns_(std::move(ns)) {
+  if (!selector_text.empty()) selector_ = policy::parse_selector_text(selector_text);
 }
+
+bool ListFilter::keeps(const std::string& item_ns, const identity::LabelSet& labels) const {
+  if (!ns_.empty() && !item_ns.empty() && item_ns != ns_) return false;
+  return !selector_ || selector_->matches(labels);
+}
+
+identity::LabelSet labels_of(const api::v1::Pod& item) { return k8s_labels(item.metadata.labels); }
+identity::LabelSet labels_of(const api::v1::Endpoint& item) { return cilium_labels(item.labels); }
+identity::LabelSet labels_of(const api::v1::Identity& item) { return cilium_labels(item.labels); }
+identity::LabelSet labels_of(const api::v1::Namespace& item) { return k8s_labels(item.metadata.labels); }
+identity::LabelSet labels_of(const api::v1::Policy& item) {
+  return item.metadata.labels ? k8s_labels(*item.metadata.labels) : identity::LabelSet{};
+}
+identity::LabelSet labels_of(const api::v1::Service& item) { return k8s_labels(item.metadata.labels); }
 
 namespace {
 
-nlohmann::json narrowed(nlohmann::json list, const api::Request& r) {
-  return narrow_list(std::move(list), r.query_value("namespace"), r.query_value("labelSelector"));
+template <class T>
+api::v1::List<T> narrowed(api::v1::List<T> list, const api::Request& r) {
+  return narrow_list(std::move(list), r.query_value(api::v1::query::kNamespace),
+                     r.query_value(api::v1::query::kLabelSelector));
 }
 
 }  // namespace
 
 using api::Request;
 using api::Response;
+namespace path = api::v1::path;
+namespace query = api::v1::query;
 
 std::vector<manifest::Source> sources_from_request(std::string&& body) {
-  nlohmann::json j;
-  api::JsonField root = api::parse_json_body(std::move(body), j);
+  auto request = api::v1::parse<api::v1::ApplyRequest>(body, "request body");
+  body.clear();
+  body.shrink_to_fit();
   std::vector<manifest::Source> sources;
-  for (auto& s : root.at("sources").items()) sources.push_back({s.at("name").string(), s.at("text").take_string()});
+  sources.reserve(request.sources.size());
+  for (auto& s : request.sources) sources.push_back({std::move(s.name), std::move(s.text)});
   if (sources.empty()) fail("no manifests given");
   return sources;
 }
@@ -102,31 +103,31 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   auto get = [&](const std::string& path, std::function<nlohmann::json()> view) {
     server.handle("GET", path, [view](const Request&) { return Response::json(view()); });
   };
-  get("/v1/healthz", [] { return nlohmann::json{{"health", "Ok"}}; });
-  get("/v1/status", [&] { return agent.status(); });
-  auto list = [&](const std::string& path, std::function<nlohmann::json()> view) {
+  get(path::kHealthz, [] { return api::v1::Health{}; });
+  get(path::kStatus, [&] { return agent.status(); });
+  auto list = [&](const std::string& path, auto view) {
     server.handle("GET", path, [view](const Request& r) { return Response::json(narrowed(view(), r)); });
   };
-  list("/v1/pods", [&] { return agent.pods(); });
-  list("/v1/endpoints", [&] { return agent.endpoints(); });
-  list("/v1/identities", [&] { return agent.identities(); });
-  list("/v1/namespaces", [&] { return agent.namespaces(); });
+  list(path::kPods, [&] { return agent.pods(); });
+  list(path::kEndpoints, [&] { return agent.endpoints(); });
+  list(path::kIdentities, [&] { return agent.identities(); });
+  list(path::kNamespaces, [&] { return agent.namespaces(); });
   server.handle_stream(
-      "GET", "/v1/bpf/ct",
+      "GET", path::kBpfConntrack,
       [&](const Request&, const api::StreamWriter& w) {
         ReturnFreedMemory trim;
         agent.bpf_conntrack(w);
       },
       "application/json");
-  get("/v1/bpf/ipcache", [&] { return agent.bpf_ipcache(); });
-  get("/v1/bpf/endpoints", [&] { return agent.bpf_endpoints(); });
-  list("/v1/policies", [&] { return agent.policies(); });
-  list("/v1/services", [&] { return agent.services(); });
-  get("/v1/bpf/lb", [&] { return agent.bpf_lb(); });
-  server.handle("GET", "/v1/bpf/policy",
-                [&](const Request& r) { return Response::json(agent.bpf_policy(r.query_value("pod"))); });
-  server.handle("GET", "/v1/policy/trace", [&](const Request& r) {
-    std::string port = r.query_value("port", "0");
+  get(path::kBpfIpcache, [&] { return agent.bpf_ipcache(); });
+  get(path::kBpfEndpoints, [&] { return agent.bpf_endpoints(); });
+  list(path::kPolicies, [&] { return agent.policies(); });
+  list(path::kServices, [&] { return agent.services(); });
+  get(path::kBpfLb, [&] { return agent.bpf_lb(); });
+  server.handle("GET", path::kBpfPolicy,
+                [&](const Request& r) { return Response::json(agent.bpf_policy(r.query_value(query::kPod))); });
+  server.handle("GET", path::kPolicyTrace, [&](const Request& r) {
+    std::string port = r.query_value(query::kPort, "0");
     int p = 0;
     try {
       p = std::stoi(port);
@@ -135,16 +136,16 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
     }
     if (p < 0 || p > 65535) fail("--dport: \"{}\" is not a port number", port);
     auto side = [&](const std::string& which) {
-      Agent::TraceSide s{r.query_value(which), r.query_value(which + "Namespace"),
-                         label_list(r.query_value(which + "Labels"), "--" + which + "-labels")};
+      Agent::TraceSide s{r.query_value(which), r.query_value(which + query::kEndNamespaceSuffix),
+                         label_list(r.query_value(which + query::kEndLabelsSuffix), "--" + which + "-labels")};
       if (s.name.empty() == s.labels.empty())
         fail("policy trace needs --{0} (a pod or an address) or --{0}-labels, and not both", which);
       return s;
     };
-    return Response::json(agent.policy_trace(side("from"), side("to"), static_cast<uint16_t>(p),
-                                             r.query_value("protocol", "tcp")));
+    return Response::json(agent.policy_trace(side(query::kFrom), side(query::kTo), static_cast<uint16_t>(p),
+                                             r.query_value(query::kProtocol, "tcp")));
   });
-  server.handle_stream("GET", "/v1/flows", [&](const Request& r, const api::StreamWriter& w) {
+  server.handle_stream("GET", path::kFlows, [&](const Request& r, const api::StreamWriter& w) {
     auto request = observe::parse_observe_query(r.query);
     observe::StreamOptions options;
     options.node_name = agent.config().node_name;
@@ -153,19 +154,21 @@ void register_api_routes(api::HttpServer& server, Agent& agent) {
   });
   server.on_stop([&agent] { agent.flows().close(); });
   // dryRun=All, as the Kubernetes API takes it: validate and plan, change nothing.
-  server.handle("POST", "/v1/apply", [&](Request& r) {
+  server.handle("POST", path::kApply, [&](Request& r) {
     ReturnFreedMemory trim;
-    std::string dry_run = r.query_value("dryRun");
-    if (!dry_run.empty() && dry_run != "All") fail("dryRun: \"{}\" is not supported (use All)", dry_run);
-    return Response::json(agent.apply(sources_from_request(std::move(r.body)), dry_run == "All"));
+    std::string dry_run = r.query_value(query::kDryRun);
+    if (!dry_run.empty() && dry_run != query::kDryRunAll)
+      fail("{}: \"{}\" is not supported (use {})", query::kDryRun, dry_run, query::kDryRunAll);
+    return Response::json(agent.apply(sources_from_request(std::move(r.body)), dry_run == query::kDryRunAll));
   });
-  server.handle("POST", "/v1/delete", [&](Request& r) {
+  server.handle("POST", path::kDelete, [&](Request& r) {
     ReturnFreedMemory trim;
     return Response::json(agent.remove(sources_from_request(std::move(r.body))));
   });
   register_cni_routes(server, agent);
-  server.handle("POST", "/v1/bpf/ct/gc",
-                [&](const Request&) { return Response::json({{"deleted", agent.conntrack_gc()}}); });
+  server.handle("POST", path::kBpfConntrackGc, [&](const Request&) {
+    return Response::json(api::v1::ConntrackGcResult{agent.conntrack_gc()});
+  });
 }
 
 }  // namespace pilus::agent

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/v1/errors.h"
 #include "common/error.h"
 
 namespace pilus::api {
@@ -54,8 +55,10 @@ beast::error_code send_request(Socket& sock, const std::string& method, const st
 
 // The body's "error" when it is our JSON error shape, else the status and whatever text came back.
 std::string error_message(int status, const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+  try {
+    return v1::parse<v1::ErrorBody>(body, "the agent's answer").error;
+  } catch (const Error&) {
+  }
   return fmt::format("the agent answered HTTP {}{}{}", status, body.empty() ? "" : ": ", body);
 }
 

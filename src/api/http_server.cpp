@@ -1,6 +1,7 @@
 // HTTP/1.1 API server: Asio pool for accepting, reading requests and plain handlers; a thread per stream.
 #include "api/http_server.h"
 
+#include "api/v1/errors.h"
 #include "common/percent_encoding.h"
 
 #include <fcntl.h>
@@ -591,7 +592,7 @@ Response Response::json(const nlohmann::json& j, int status) {
 }
 
 Response Response::error(int status, const std::string& message) {
-  return json(nlohmann::json{{"error", message}}, status);
+  return json(v1::ErrorBody{message}, status);
 }
 
 HttpServer::HttpServer() : state_(std::make_shared<State>()) {}

@@ -22,8 +22,12 @@ const char* type_name(const nlohmann::json& j) {
 
 }  // namespace
 
+void JsonField::fail_here(const std::string& problem) const {
+  fail("{}: {}: {}", where_, path_.empty() ? "the body" : path_, problem);
+}
+
 void JsonField::wrong_type(const char* expected) const {
-  fail("request body: {}: must be {}, not {}", path_.empty() ? "the body" : path_, expected, type_name(*value_));
+  fail_here(std::string("must be ") + expected + ", not " + type_name(*value_));
 }
 
 bool JsonField::has(const std::string& key) const { return value_->is_object() && value_->contains(key); }
@@ -32,17 +36,31 @@ JsonField JsonField::at(const std::string& key) const {
   require(value_->is_object(), "an object");
   auto it = value_->find(key);
   std::string path = path_.empty() ? key : path_ + "." + key;
-  if (it == value_->end()) fail("request body: {}: missing", path);
-  return JsonField(*it, std::move(path));
+  if (it == value_->end()) fail("{}: {}: missing", where_, path);
+  return JsonField(*it, std::move(path), where_);
 }
 
 std::vector<JsonField> JsonField::items() const {
   require(value_->is_array(), "an array");
   std::vector<JsonField> out;
   out.reserve(value_->size());
-  for (size_t i = 0; i < value_->size(); ++i) out.emplace_back((*value_)[i], path_ + "[" + std::to_string(i) + "]");
+  for (size_t i = 0; i < value_->size(); ++i)
+    out.emplace_back((*value_)[i], path_ + "[" + std::to_string(i) + "]", where_);
   return out;
 }
+
+std::vector<std::pair<std::string, JsonField>> JsonField::members() const {
+  require(value_->is_object(), "an object");
+  std::vector<std::pair<std::string, JsonField>> out;
+  out.reserve(value_->size());
+  for (auto& [key, value] : value_->items())
+    out.emplace_back(key, JsonField(value, path_.empty() ? key : path_ + "." + key, where_));
+  return out;
+}
+
+void JsonField::require_object() const { require(value_->is_object(), "an object"); }
+
+nlohmann::json JsonField::take() { return std::move(*value_); }
 
 std::string JsonField::string() const {
   require(value_->is_string(), "a string");
@@ -62,8 +80,20 @@ bool JsonField::boolean() const {
 std::int64_t JsonField::integer() const {
   require(value_->is_number_integer(), "an integer");
   if (value_->is_number_unsigned() && value_->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
-    fail("request body: {}: {} is too large", path_, value_->get<std::uint64_t>());
+    fail_here(std::to_string(value_->get<std::uint64_t>()) + " is too large");
   return value_->get<std::int64_t>();
+}
+
+std::uint64_t JsonField::unsigned_integer() const {
+  require(value_->is_number_integer(), "an integer");
+  if (!value_->is_number_unsigned() && value_->get<std::int64_t>() < 0)
+    fail_here(std::to_string(value_->get<std::int64_t>()) + " is negative");
+  return value_->get<std::uint64_t>();
+}
+
+double JsonField::number() const {
+  require(value_->is_number(), "a number");
+  return value_->get<double>();
 }
 
 JsonField parse_json_body(std::string&& body, nlohmann::json& out) {

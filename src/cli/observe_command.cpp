@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "api/http_client.h"
+#include "api/v1/routes.h"
 #include "common/error.h"
 #include "observe/flow_filter.h"
 #include "observe/flow_format.h"
@@ -91,7 +92,7 @@ int observe_command(const ClientOptions& o, const ObserveOptions& opts) {
                                                                                                  : o.output);
   std::vector<observe::Flow> table_rows;
   api::HttpClient client(o.socket);
-  client.stream_lines("GET", "/v1/flows?" + query, [&](std::string_view line) {
+  client.stream_lines("GET", std::string(api::v1::path::kFlows) + "?" + query, [&](std::string_view line) {
     if (format == observe::OutputFormat::Json) {  // json and jsonpb: the stream as the agent sends it
       std::cout << line << '\n';  // flushed once per read (below), not per line
       return true;

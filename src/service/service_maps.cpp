@@ -157,43 +157,36 @@ size_t ServiceMaps::sync(const std::vector<Frontend>& frontends, const std::set<
   return rewritten;
 }
 
-nlohmann::json ServiceMaps::list() const {
-  nlohmann::json out = nlohmann::json::array();
+std::vector<api::v1::LbService> ServiceMaps::list() const {
+  std::vector<api::v1::LbService> out;
   services_.for_each([&](const lb_service_key& k, const lb_service& v) {
     std::map<uint32_t, size_t> slots;
     for (uint32_t slot = 0; slot < maglev_size_ && v.backend_count; slot++)
       if (auto id = maglev_.lookup(v.service_id * maglev_size_ + slot)) slots[*id]++;
-    nlohmann::json backends = nlohmann::json::array();
-    for (const auto& [id, count] : slots) {
-      auto b = backends_.lookup(id);
-      if (!b) continue;
-      backends.push_back({{"id", id},
-                          {"address", endpoint::to_string(endpoint::Ipv4{ntohl(b->ip)})},
-                          {"port", ntohs(b->port)},
-                          {"state", b->state == LB_BACKEND_ACTIVE ? "active" : "terminating"},
-                          {"maglev_slots", count}});
-    }
+    std::vector<api::v1::LbBackend> backends;
+    auto backend = [&](uint32_t id, const lb_backend& b, size_t count) {
+      backends.push_back({id, endpoint::to_string(endpoint::Ipv4{ntohl(b.ip)}), ntohs(b.port),
+                          b.state == LB_BACKEND_ACTIVE ? "active" : "terminating", count});
+    };
+    for (const auto& [id, count] : slots)
+      if (auto b = backends_.lookup(id)) backend(id, *b, count);
     // Backends that left the service own no slot; shown while they last.
     if (auto leaving = leaving_.find({k.vip, k.port, k.proto}); leaving != leaving_.end())
       for (uint32_t id : leaving->second) {
         auto b = backends_.lookup(id);
         if (!b || slots.count(id)) continue;
-        backends.push_back({{"id", id},
-                            {"address", endpoint::to_string(endpoint::Ipv4{ntohl(b->ip)})},
-                            {"port", ntohs(b->port)},
-                            {"state", b->state == LB_BACKEND_ACTIVE ? "active" : "terminating"},
-                            {"maglev_slots", 0}});
+        backend(id, *b, 0);
       }
     auto name = service_names_.find({k.vip, k.port, k.proto});
-    out.push_back({{"service", name != service_names_.end() ? name->second : ""},
-                   {"vip", endpoint::to_string(endpoint::Ipv4{ntohl(k.vip)})},
-                   {"port", ntohs(k.port)},
-                   {"protocol", proto_name(k.proto)},
-                   {"service_id", v.service_id},
-                   {"backend_count", v.backend_count},
-                   {"session_affinity", (v.flags & LB_SVC_F_AFFINITY) ? "ClientIP" : "None"},
-                   {"maglev_table_size", maglev_size_},
-                   {"backends", backends}});
+    out.push_back({name != service_names_.end() ? name->second : "",
+                   endpoint::to_string(endpoint::Ipv4{ntohl(k.vip)}),
+                   ntohs(k.port),
+                   proto_name(k.proto),
+                   v.service_id,
+                   v.backend_count,
+                   (v.flags & LB_SVC_F_AFFINITY) ? "ClientIP" : "None",
+                   maglev_size_,
+                   std::move(backends)});
   });
   return out;
 }

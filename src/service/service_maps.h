@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/v1/bpf_maps.h"
 #include "datapath/datapath.h"
 #include "service/backend_selection.h"
 
@@ -44,7 +45,7 @@ class ServiceMaps {
 
   // The maps as the datapath sees them: every service key, its backends with
   // state and the number of Maglev slots each owns.
-  nlohmann::json list() const;
+  std::vector<api::v1::LbService> list() const;
 
   uint32_t maglev_size() const { return maglev_size_; }
 

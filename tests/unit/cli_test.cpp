@@ -56,23 +56,29 @@ TEST(CliGet, ListQueryCarriesNamespaceAndSelector) {
   EXPECT_EQ(list_query(g, true), "labelSelector=app%20in%20%28a%2Cb%29%2C%21tier");
 }
 
-json pod_item(const std::string& ns, const std::string& name, json labels) {
-  return {{"metadata", {{"namespace", ns}, {"name", name}, {"labels", labels}}}};
+api::v1::Pod pod_item(const std::string& ns, const std::string& name, api::v1::Labels labels) {
+  api::v1::Pod pod;
+  pod.metadata = {name, ns, std::move(labels), {}};
+  return pod;
 }
 
-std::vector<std::string> names_of(const json& list) {
+std::vector<std::string> names_of(const api::v1::PodList& list) {
   std::vector<std::string> out;
-  for (const auto& i : list["items"])
-    out.push_back(i.contains("metadata") ? i["metadata"]["name"].get<std::string>() : i["id"].dump());
+  for (const auto& i : list.items) out.push_back(i.metadata.name);
+  return out;
+}
+
+std::vector<std::string> names_of(const api::v1::IdentityList& list) {
+  std::vector<std::string> out;
+  for (const auto& i : list.items) out.push_back(std::to_string(i.id));
   return out;
 }
 
 // kubectl's selector forms, as `get -l` sends them to the list routes.
 TEST(CliGet, ListsNarrowByNamespaceAndLabelSelector) {
-  json list = {{"items",
-                {pod_item("default", "a", {{"app", "web"}, {"tier", "front"}}), pod_item("default", "b", {{"app", "db"}}),
-                 pod_item("shop", "c", {{"app", "web"}}), pod_item("default", "d", json::object()),
-                 {{"metadata", {{"name", "cluster-wide"}}}}}}};
+  api::v1::PodList list;
+  list.items = {pod_item("default", "a", {{"app", "web"}, {"tier", "front"}}), pod_item("default", "b", {{"app", "db"}}),
+                pod_item("shop", "c", {{"app", "web"}}), pod_item("default", "d", {}), pod_item("", "cluster-wide", {})};
   auto narrowed = [&](const std::string& ns, const std::string& sel) {
     return names_of(agent::narrow_list(list, ns, sel));
   };
@@ -90,9 +96,9 @@ TEST(CliGet, ListsNarrowByNamespaceAndLabelSelector) {
 }
 
 TEST(CliGet, CiliumLabelStringsNarrowToo) {
-  json identities = {{"items",
-                      {{{"id", 256}, {"labels", {"k8s:app=web", "k8s:io.kubernetes.pod.namespace=default"}}},
-                       {{"id", 2}, {"labels", {"reserved:world"}}}}}};
+  api::v1::IdentityList identities;
+  identities.items = {{256, {"k8s:app=web", "k8s:io.kubernetes.pod.namespace=default"}, 1, false},
+                      {2, {"reserved:world"}, 0, true}};
   EXPECT_THAT(names_of(agent::narrow_list(identities, "", "app=web")), ElementsAre("256"));
   EXPECT_THAT(names_of(agent::narrow_list(identities, "", "reserved:world")), ElementsAre("2"));
 }
