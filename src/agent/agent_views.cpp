@@ -137,11 +137,11 @@ nlohmann::json Agent::status() const {
   std::string policy_refusal;
   {
     Lock lock(mutex_);
-    policy_entries = resolved_.entries.size();
-    policy_refusal = policy_map_refusal_;
+    policy_entries = policy_controller_->resolved().entries.size();
+    policy_refusal = policy_controller_->refusal();
     endpoints = pods_.size();
-    policies = policies_.size();
-    for (const auto& r : rules_)
+    policies = policy_controller_->desired().size();
+    for (const auto& r : policy_controller_->rules())
       if (!r.http.empty()) l7_rules++;
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
