@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -50,9 +49,10 @@ Agent::Agent(AgentConfig config)
     : config_(std::move(config)),
       features_(checked_features()),
       store_(store::open_state_store(config_.state_dir)),
-      ipam_(config_.pod_cidr),
-      vips_(config_.service_cidr) {
+      store_writer_(*store_),
+      ipam_(config_.pod_cidr) {
   started_ = std::chrono::steady_clock::now();
+  const endpoint::Ipam vips(config_.service_cidr);  // checked here; the service controller allocates from it
   // A restarted agent must run with the settings its endpoints were made with.
   if (auto saved = store_->get("config", "agent")) {
     AgentConfig old = config_from_json(*saved);
@@ -67,16 +67,21 @@ Agent::Agent(AgentConfig config)
          config_.lb_max_services);
   if (config_.lb_algorithm != "maglev" && config_.lb_algorithm != "random")
     fail("--lb-algorithm \"{}\": must be maglev or random", config_.lb_algorithm);
-  if (ipam_.contains(vips_.router_ip()) || vips_.contains(ipam_.router_ip()))
-    fail("--service-cidr {} overlaps the pod CIDR {}", vips_.cidr(), ipam_.cidr());
+  if (ipam_.contains(vips.router_ip()) || vips.contains(ipam_.router_ip()))
+    fail("--service-cidr {} overlaps the pod CIDR {}", vips.cidr(), ipam_.cidr());
   store_->put("config", "agent", to_json(config_));
   fs::create_directories(config_.state_dir + "/logs");
 
   datapath_ = load_datapath(config_);
   restored_datapath_ = datapath_->reused_pinned_maps();
+  ipcache_ = std::make_unique<datapath::IpcacheMap>(*datapath_);
+  endpoint_map_ = std::make_unique<datapath::EndpointMap>(*datapath_);
+  conntrack_ = std::make_unique<datapath::ConntrackMap>(*datapath_);
+  proxy_maps_ = std::make_unique<datapath::ProxyMaps>(*datapath_);
   identities_ = std::make_unique<identity::IdentityAllocator>(*store_);
   cgroup_ = std::make_unique<endpoint::PodCgroup>(config_.cgroup);
-  service_maps_ = std::make_unique<service::ServiceMaps>(*datapath_);
+  policy_controller_ = std::make_unique<controller::PolicyController>(*datapath_, *identities_, store_writer_);
+  service_controller_ = std::make_unique<controller::ServiceController>(*datapath_, config_.service_cidr, store_writer_);
   sock_lb_ = std::make_unique<datapath::SocketLoadBalancer>(*datapath_, cgroup_->path());
   datapath::ensure_host_device(config_.host_device, endpoint::to_string(ipam_.router_ip()), ipam_.cidr());
 
@@ -121,13 +126,10 @@ void Agent::restore() {
   }
   restore_runtime_pods();
   // Policies first: an adopted pod starts from the default deny they put it in.
-  for (auto& [key, body] : store_->list("policies")) {
-    manifest::Document doc = manifest::document_from_json(body, "store");
-    policies_.insert_or_assign(key, PolicyState{doc, policy::convert_policy(manifest::parse_object(doc))});
-  }
+  policy_controller_->restore(*store_);
   {
     store::WriteBatch writes;  // the adopted pods' updated endpoints, saved together
-    BatchScope batch_scope(batch_, writes);
+    BatchScope batch_scope(store_writer_.batch_slot(), writes);
     for (auto& [key, body] : store_->list("pods")) {
       manifest::Document doc = manifest::document_from_json(body.at("manifest"), "store");
       manifest::Pod pod = std::get<manifest::Pod>(manifest::parse_object(doc));
@@ -146,7 +148,7 @@ void Agent::restore() {
   }
   // What an apply or delete killed part way left in the kernel for pods the store does not hold.
   remove_orphans(*store_, cgroup_->path());
-  restore_services();
+  service_controller_->restore(*store_);
   sync_host_addresses();
   regenerate_policy();
   sync_services();
@@ -157,55 +159,32 @@ void Agent::restore() {
 // Every IPv4 address of the node is "host" in the ipcache: pods may reach
 // them, and only them, outside the pod network.
 void Agent::sync_host_addresses() {
-  auto ipcache = datapath_->ipcache();
-  std::set<uint32_t> host_ips = {ipam_.router_ip().value};
+  std::set<endpoint::Ipv4> host_ips = {ipam_.router_ip()};
   ifaddrs* addrs = nullptr;
   if (getifaddrs(&addrs) == 0) {
     for (ifaddrs* a = addrs; a; a = a->ifa_next) {
       if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
-      uint32_t ip = ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
-      if ((ip >> 24) == 127 || ipam_.contains(endpoint::Ipv4{ip})) continue;
+      endpoint::Ipv4 ip{ntohl(reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr)};
+      if ((ip.value >> 24) == 127 || ipam_.contains(ip)) continue;
       host_ips.insert(ip);
     }
     freeifaddrs(addrs);
   }
-  for (uint32_t ip : host_ips) {
-    ipcache_key k{32, htonl(ip)};
-    ipcache.update(k, ipcache_value{IDENTITY_HOST, IPCACHE_F_HOST});
-  }
-  for (const auto& k : ipcache.keys()) {
-    auto v = ipcache.lookup(k);
-    if (v && (v->flags & IPCACHE_F_HOST) && !host_ips.count(ntohl(k.ip4))) ipcache.erase(k);
-  }
-  host_ips_.clear();
-  for (uint32_t ip : host_ips) host_ips_.push_back(endpoint::Ipv4{ip});
+  ipcache_->sync_host(host_ips);
+  host_ips_.assign(host_ips.begin(), host_ips.end());
 }
 
 // After a restart: entries for endpoints that no longer exist are removed one
 // by one; the live ones were rewritten in place, never flushed.
 void Agent::remove_stale_map_entries() {
-  std::set<uint32_t> live;
-  for (const auto& [key, st] : pods_) live.insert(st.ep.ip.network_order());
-  auto endpoints = datapath_->endpoints();
-  for (const auto& k : endpoints.keys())
-    if (!live.count(k.ip4)) endpoints.erase(k);
-  auto ipcache = datapath_->ipcache();
-  for (const auto& k : ipcache.keys()) {
-    auto v = ipcache.lookup(k);
-    if (v && (v->flags & IPCACHE_F_LOCAL_POD) && !live.count(k.ip4)) ipcache.erase(k);
-  }
+  std::set<endpoint::Ipv4> live;
+  for (const auto& [key, st] : pods_) live.insert(st.ep.ip);
+  endpoint_map_->remove_except(live);
+  ipcache_->remove_pods_except(live);
 }
 
 size_t Agent::conntrack_gc() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint32_t now = static_cast<uint32_t>(ts.tv_sec);
-  auto ct = datapath_->conntrack();
-  size_t deleted = 0;
-  for (const auto& k : ct.keys()) {
-    auto v = ct.lookup(k);
-    if (v && v->expires <= now && ct.erase(k)) deleted++;
-  }
+  size_t deleted = conntrack_->gc();
   ct_gc_deleted_ += deleted;
   ct_gc_runs_++;
   return deleted;

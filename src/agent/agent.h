@@ -29,7 +29,14 @@
 #include "api/v1/services.h"
 #include "api/v1/status.h"
 #include "api/v1/trace.h"
+#include "controller/policy_controller.h"
+#include "controller/service_controller.h"
+#include "controller/store_writer.h"
+#include "datapath/conntrack_map.h"
 #include "datapath/datapath.h"
+#include "datapath/endpoint_map.h"
+#include "datapath/ipcache_map.h"
+#include "datapath/proxy_maps.h"
 #include "datapath/kernel_features.h"
 #include "datapath/sock_lb.h"
 #include "endpoint/cgroup.h"
@@ -135,40 +142,29 @@ class Agent {
   void save_pod(const manifest::Document& doc, const endpoint::Endpoint& ep);
 
   // Runtime containers and the Pod objects that declare their labels (agent_cni.cpp); caller holds mutex_.
-  bool apply_runtime_pod(const manifest::Document& doc, const manifest::Pod& pod, nlohmann::json& results,
+  bool apply_runtime_pod(const manifest::Document& doc, const manifest::Pod& pod, std::vector<api::v1::ObjectResult>& results,
                          const AddUndoStep& add_undo);
-  bool delete_runtime_pod(const std::string& key, nlohmann::json& results);
+  bool delete_runtime_pod(const std::string& key, std::vector<api::v1::ObjectResult>& results);
   void restore_runtime_pods();
   nlohmann::json cni_result(const endpoint::Endpoint& ep) const;
   void remove_runtime_endpoint(const std::string& key);
 
   // Policy (agent_policy.cpp); caller holds mutex_.
   void regenerate_policy();
-  // Allows that the other end's policy cancels (egress allowed to a pod whose ingress denies it,
-  // or the reverse), for rules of the named policies ("Kind ns/name"): apply prints them.
-  std::vector<std::string> one_sided_allow_notes(const std::set<std::string>& policies) const;
-  uint16_t initial_policy_flags(const manifest::Pod& pod) const;
   policy::ResolverInput policy_input() const;
 
   // What apply would do to each object, from the current state (agent_dry_run.cpp); caller holds mutex_.
   std::vector<api::v1::ObjectResult> dry_run_results(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
 
-  // Services (agent_services.cpp); caller holds mutex_.
-  using AddUndo = std::function<void(std::function<void()>)>;
-  void restore_services();
-  void plan_services(const std::vector<std::pair<manifest::Document, manifest::Object>>& objects) const;
-  void apply_service(const manifest::Document& doc, const manifest::Service& svc,
-                     std::vector<api::v1::ObjectResult>& results, const AddUndo& add_undo);
-  void delete_service(const std::string& key, std::vector<api::v1::ObjectResult>& results);
+  // Services (agent_services.cpp): the pods as service backends; caller holds mutex_.
   void sync_services();
-  std::string service_metrics_text() const;
   // L7 proxy (agent_proxy.cpp).
   void start_proxy();
   void update_proxy_policy();  // caller holds mutex_
   api::v1::ProxyStatus proxy_status() const;
 
-  // Store writes (agent_store.cpp): into *batch_ while an apply, delete or restore runs,
-  // straight to disk otherwise. Caller holds mutex_.
+  // Store writes (agent_store.cpp): into the batch of the apply, delete or restore in progress
+  // (store_writer_), straight to disk otherwise. Caller holds mutex_.
   void store_put(const std::string& collection, const std::string& key, const nlohmann::json& value);
   void store_erase(const std::string& collection, const std::string& key);
 
@@ -178,11 +174,15 @@ class Agent {
   AgentConfig config_;
   std::vector<datapath::KernelFeature> features_;
   std::unique_ptr<store::Store> store_;
-  store::WriteBatch* batch_ = nullptr;  // see store_put
+  controller::StoreWriter store_writer_;
   std::unique_ptr<datapath::Datapath> datapath_;
+  // The one writer of each map (policy and policy_cidrs: policy_controller_'s; lb_*: service_controller_'s).
+  std::unique_ptr<datapath::IpcacheMap> ipcache_;
+  std::unique_ptr<datapath::EndpointMap> endpoint_map_;
+  std::unique_ptr<datapath::ConntrackMap> conntrack_;
+  std::unique_ptr<datapath::ProxyMaps> proxy_maps_;
   std::unique_ptr<identity::IdentityAllocator> identities_;
   endpoint::Ipam ipam_;
-  endpoint::Ipam vips_;  // service VIPs from --service-cidr
   std::unique_ptr<endpoint::PodCgroup> cgroup_;
 
   mutable std::mutex mutex_;
@@ -197,23 +197,9 @@ class Agent {
   std::map<std::string, PodState> pods_;  // key: namespace/name
   std::map<std::string, manifest::Document> runtime_pod_docs_;  // Pods of runtimeClassName pilus-cni; key: namespace/name
   std::map<std::string, endpoint::Ipv4> runtime_last_ip_;  // container id -> its address before its last DEL
-  struct PolicyState {
-    manifest::Document doc;
-    policy::ConvertedPolicy converted;
-  };
-  std::map<std::string, PolicyState> policies_;  // key: Kind/namespace/name
-  std::vector<policy::PolicyRule> rules_;        // all policies' rules, as resolved
-  policy::ResolvedPolicy resolved_;
-  std::map<endpoint::Ipv4Prefix, uint32_t> cidr_identities_;
+  std::unique_ptr<controller::PolicyController> policy_controller_;
   std::vector<endpoint::Ipv4> host_ips_;
-  struct ServiceState {
-    manifest::Document doc;
-    manifest::Service svc;
-    endpoint::Ipv4 vip;
-  };
-  std::map<std::string, ServiceState> services_;  // key: namespace/name
-  std::vector<service::Frontend> frontends_;      // as last written to the LB maps
-  std::unique_ptr<service::ServiceMaps> service_maps_;
+  std::unique_ptr<controller::ServiceController> service_controller_;
   std::unique_ptr<datapath::SocketLoadBalancer> sock_lb_;
 
   EndpointIndex endpoint_index_;
@@ -226,7 +212,6 @@ class Agent {
   proxy::HttpMetrics http_metrics_;
 
   std::atomic<size_t> ct_gc_deleted_{0};
-  std::string policy_map_refusal_;  // the last apply refused because the policy map was too small
   std::atomic<uint64_t> ct_gc_runs_{0};
   std::chrono::steady_clock::time_point started_;
   bool restored_datapath_ = false;

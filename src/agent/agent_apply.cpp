@@ -10,6 +10,7 @@
 #include "agent/crash_point.h"
 #include "agent/pod_networks.h"
 #include "common/error.h"
+#include "controller/policy_plan.h"
 #include "policy/policy_conversion.h"
 
 namespace pilus::agent {
@@ -49,9 +50,7 @@ void require_handled_kinds(const std::vector<std::pair<manifest::Document, manif
   }
 }
 
-std::string policy_key_of(const manifest::Document& doc) {
-  return doc.kind + "/" + (manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "") + "/" + doc.name();
-}
+using controller::policy_key_of;
 
 }  // namespace
 
@@ -94,16 +93,10 @@ api::v1::ApplyResponse Agent::apply(std::vector<manifest::Source> sources, bool 
     recorded.emplace_back(pod->ns + "/" + pod->name, net);
     new_pods++;
   }
-  std::map<std::string, policy::ConvertedPolicy> converted;
-  for (const auto& [doc, obj] : objects)
-    if (policy::is_policy(obj)) {
-      if (manifest::is_namespaced_kind(doc.kind) && !known_ns.count(doc.ns()))
-        fail("{}: metadata.namespace: namespace \"{}\" not found; apply a Namespace manifest first (or in the same file)",
-             doc.describe(), doc.ns());
-      auto& c = converted[policy_key_of(doc)] = policy::convert_policy(obj);
-      for (const auto& w : c.warnings) warnings.push_back(w);
-    }
-  plan_services(objects);
+  std::vector<std::string> policy_warnings;
+  auto converted = controller::plan_policies(objects, known_ns, policy_warnings);
+  for (const auto& w : policy_warnings) warnings.push_back(w);
+  service_controller_->plan(objects, known_ns);
   if (new_pods > ipam_.available())
     fail("pod CIDR {} is exhausted: {} new pods requested, {} addresses left", ipam_.cidr(), new_pods,
          ipam_.available());
@@ -121,8 +114,9 @@ api::v1::ApplyResponse Agent::apply(std::vector<manifest::Source> sources, bool 
     store_->commit(record);
   }
   store::WriteBatch writes;
-  BatchScope batch_scope(batch_, writes);
+  BatchScope batch_scope(store_writer_.batch_slot(), writes);
   size_t pods_created = 0;
+  auto add_undo = [&undo](std::function<void()> step) { undo.add(std::move(step)); };
   try {
     for (const auto& [doc, obj] : objects) {
       const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
@@ -207,33 +201,14 @@ api::v1::ApplyResponse Agent::apply(std::vector<manifest::Source> sources, bool 
 
     for (const auto& [doc, obj] : objects)
       if (const auto* svc = std::get_if<manifest::Service>(&obj))
-        apply_service(doc, *svc, results, [&undo](std::function<void()> step) { undo.add(std::move(step)); });
+        service_controller_->apply(doc, *svc, results, add_undo);
 
     std::vector<std::string> notes;
     for (const auto& [doc, obj] : objects) {
       if (!policy::is_policy(obj)) continue;
       const std::string key = policy_key_of(doc);
-      const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
       for (const auto& n : converted[key].notes) notes.push_back(n);
-      auto it = policies_.find(key);
-      if (it != policies_.end() && it->second.doc.body == doc.body) {
-        results.push_back(result(doc.kind, ns, doc.name(), "unchanged"));
-        continue;
-      }
-      std::optional<PolicyState> old;
-      if (it != policies_.end()) old = it->second;
-      policies_.insert_or_assign(key, PolicyState{doc, std::move(converted[key])});  // not a second copy of every rule
-      store_put("policies", key, doc.body);
-      undo.add([this, key, old] {
-        if (old) {
-          policies_.insert_or_assign(key, *old);
-          store_put("policies", key, old->doc.body);
-        } else {
-          policies_.erase(key);
-          store_erase("policies", key);
-        }
-      });
-      results.push_back(result(doc.kind, ns, doc.name(), old ? "configured" : "created"));
+      policy_controller_->apply(doc, std::move(converted[key]), results, add_undo);  // not a second copy of every rule
     }
     regenerate_policy();
     sync_services();
@@ -244,8 +219,10 @@ api::v1::ApplyResponse Agent::apply(std::vector<manifest::Source> sources, bool 
     for (const auto& [doc, obj] : objects)
       if (policy::is_policy(obj))
         applied.insert(policy::policy_name(doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name()));
-    for (const auto& n : one_sided_allow_notes(applied)) notes.push_back(n);
-    policy_map_refusal_.clear();  // status reports a refusal only until an apply succeeds
+    std::map<std::string, const endpoint::Endpoint*> local_pods;
+    for (const auto& [key, st] : pods_) local_pods.emplace(key, &st.ep);
+    for (const auto& n : policy_controller_->one_sided_allow_notes(applied, local_pods)) notes.push_back(n);
+    policy_controller_->clear_refusal();  // status reports a refusal only until an apply succeeds
     return {std::move(results), std::move(warnings), std::move(notes), false};
   } catch (...) {
     // Nothing of this apply was committed but the pod-networks records: what was staged is
@@ -291,7 +268,7 @@ api::v1::DeleteResponse Agent::remove(const std::vector<manifest::Source>& sourc
   // the next start removes (pod_networks.h). delete is not all or nothing: what was removed from
   // memory is committed, and its pods destroyed, even on a failure.
   store::WriteBatch writes;
-  BatchScope batch_scope(batch_, writes);
+  BatchScope batch_scope(store_writer_.batch_slot(), writes);
   std::vector<endpoint::Endpoint> doomed;
   auto destroy_doomed = [&] {
     for (const auto& ep : doomed) {
@@ -354,21 +331,14 @@ api::v1::DeleteResponse Agent::remove(const std::vector<manifest::Source>& sourc
   for (const auto& [doc, obj] : objects) {
     const auto* svc = std::get_if<manifest::Service>(&obj);
     if (!svc) continue;
-    if (services_.count(svc->ns + "/" + svc->name))
-      delete_service(svc->ns + "/" + svc->name, results);
-    else
+    if (!service_controller_->remove(svc->ns + "/" + svc->name, results))
       results.push_back(result("Service", svc->ns, svc->name, "not found"));
   }
   for (const auto& [doc, obj] : objects) {
     if (!policy::is_policy(obj)) continue;
     const std::string key = policy_key_of(doc);
     const std::string ns = manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "";
-    if (policies_.erase(key)) {
-      store_erase("policies", key);
-      results.push_back(result(doc.kind, ns, doc.name(), "deleted"));
-    } else {
-      results.push_back(result(doc.kind, ns, doc.name(), "not found"));
-    }
+    if (!policy_controller_->remove(key, results)) results.push_back(result(doc.kind, ns, doc.name(), "not found"));
   }
   for (const auto& [doc, obj] : objects) {
     const auto* ns = std::get_if<manifest::NamespaceObject>(&obj);
@@ -377,21 +347,9 @@ api::v1::DeleteResponse Agent::remove(const std::vector<manifest::Source>& sourc
     for (const auto& [key, st] : pods_)
       if (st.ep.ns == ns->name) keys.push_back(key);
     for (const auto& key : keys) delete_pod(key);
-    keys.clear();
-    for (const auto& [key, st] : services_)
-      if (st.svc.ns == ns->name) keys.push_back(key);
-    for (const auto& key : keys) delete_service(key, results);
+    for (const auto& key : service_controller_->keys_in_namespace(ns->name)) service_controller_->remove(key, results);
     // Like Kubernetes, a namespace takes its namespaced policies with it.
-    for (auto it = policies_.begin(); it != policies_.end();) {
-      const auto& pdoc = it->second.doc;
-      if (manifest::is_namespaced_kind(pdoc.kind) && pdoc.ns() == ns->name) {
-        store_erase("policies", it->first);
-        results.push_back(result(pdoc.kind, ns->name, pdoc.name(), "deleted"));
-        it = policies_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    policy_controller_->remove_namespace(ns->name, results);
     if (namespaces_.erase(ns->name)) {
       namespace_docs_.erase(ns->name);
       store_erase("namespaces", ns->name);

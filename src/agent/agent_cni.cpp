@@ -37,8 +37,8 @@ namespace {
 
 constexpr const char* kRuntimePods = "runtime-pods";
 
-nlohmann::json result(const std::string& ns, const std::string& name, const std::string& action) {
-  return {{"kind", "Pod"}, {"namespace", ns}, {"name", name}, {"action", action}};
+api::v1::ObjectResult result(const std::string& ns, const std::string& name, const std::string& action) {
+  return {"Pod", ns, name, action};
 }
 
 std::string netns_path_of(const std::string& netns) { return "/run/netns/" + netns; }
@@ -204,7 +204,7 @@ nlohmann::json Agent::cni_add(const CniRequest& r) {
       ep.ip = ipam_.allocate();
     }
     ep.identity = identities_->acquire(identity_labels(pod));
-    resolved_.endpoints[ep.id] = {initial_policy_flags(pod), {}, {}};
+    policy_controller_->set_endpoint_flags(ep.id, policy_controller_->initial_flags(identity_labels(pod)));
     datapath::PodLink link{ep.netns,
                            ep.host_if,
                            ep.host_mac,
@@ -220,7 +220,7 @@ nlohmann::json Agent::cni_add(const CniRequest& r) {
     pods_.insert_or_assign(key, PodState{doc, pod, ep});
     store::WriteBatch writes;
     {
-      BatchScope batch_scope(batch_, writes);
+      BatchScope batch_scope(store_writer_.batch_slot(), writes);
       save_pod(doc, ep);
       regenerate_policy();
       sync_services();
@@ -255,7 +255,7 @@ void Agent::remove_runtime_endpoint(const std::string& key) {
   {
     store::WriteBatch writes;
     {
-      BatchScope batch_scope(batch_, writes);
+      BatchScope batch_scope(store_writer_.batch_slot(), writes);
       store_erase("pods", key);
     }
     store_->commit(writes);
@@ -333,7 +333,7 @@ nlohmann::json Agent::cni_gc(const std::set<std::string>& valid_container_ids) {
 }
 
 // The labels a runtime container's identity takes: its declared Pod's, else its own.
-bool Agent::apply_runtime_pod(const manifest::Document& doc, const manifest::Pod& pod, nlohmann::json& results,
+bool Agent::apply_runtime_pod(const manifest::Document& doc, const manifest::Pod& pod, std::vector<api::v1::ObjectResult>& results,
                               const AddUndoStep& add_undo) {
   if (pod.runtime_class != manifest::kRuntimeClassCni) return false;
   const std::string key = pod.ns + "/" + pod.name;
@@ -386,7 +386,7 @@ bool Agent::apply_runtime_pod(const manifest::Document& doc, const manifest::Pod
 
 // Deleting the declared Pod gives the container back its own labels (it keeps running: the
 // runtime owns it).
-bool Agent::delete_runtime_pod(const std::string& key, nlohmann::json& results) {
+bool Agent::delete_runtime_pod(const std::string& key, std::vector<api::v1::ObjectResult>& results) {
   auto it = runtime_pod_docs_.find(key);
   if (it == runtime_pod_docs_.end()) return false;
   const std::string ns = key.substr(0, key.find('/')), name = key.substr(key.find('/') + 1);

@@ -1,6 +1,7 @@
 // `apply --dry-run=server`: what apply would do to each object, read from the live state after
 // the plan's checks passed; nothing is written, nothing reaches the kernel.
 #include "agent/agent.h"
+#include "controller/policy_plan.h"
 #include "policy/policy_conversion.h"
 
 namespace pilus::agent {
@@ -26,14 +27,15 @@ std::vector<api::v1::ObjectResult> Agent::dry_run_results(
     }
   for (const auto& [doc, obj] : objects)
     if (const auto* svc = std::get_if<manifest::Service>(&obj)) {
-      auto it = services_.find(svc->ns + "/" + svc->name);
-      add(doc, svc->ns, it != services_.end(), it != services_.end() && it->second.doc.body == doc.body);
+      const auto* existing = service_controller_->find(svc->ns + "/" + svc->name);
+      add(doc, svc->ns, existing != nullptr, existing && existing->doc.body == doc.body);
     }
   for (const auto& [doc, obj] : objects) {
     if (!policy::is_policy(obj)) continue;
     const bool namespaced = manifest::is_namespaced_kind(doc.kind);
-    auto it = policies_.find(doc.kind + "/" + (namespaced ? doc.ns() : "") + "/" + doc.name());
-    add(doc, namespaced ? doc.ns() : "", it != policies_.end(), it != policies_.end() && it->second.doc.body == doc.body);
+    const auto& policies = policy_controller_->desired();
+    auto it = policies.find(controller::policy_key_of(doc));
+    add(doc, namespaced ? doc.ns() : "", it != policies.end(), it != policies.end() && it->second.doc.body == doc.body);
   }
   return results;
 }

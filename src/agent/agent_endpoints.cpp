@@ -2,7 +2,6 @@
 // and deleting a pod does to the kernel.
 #include <arpa/inet.h>
 
-#include <cstring>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -37,16 +36,12 @@ void Agent::save_pod(const manifest::Document& doc, const endpoint::Endpoint& ep
 }
 
 void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {
-  endpoint_info info{};
-  info.ifindex = static_cast<uint32_t>(ep.ifindex);
-  info.identity = ep.identity;
-  info.endpoint_id = ep.id;
-  if (auto it = resolved_.endpoints.find(ep.id); it != resolved_.endpoints.end()) info.flags = it->second.flags;
-  std::memcpy(info.host_mac, ep.host_mac.data(), 6);
-  std::memcpy(info.pod_mac, ep.pod_mac.data(), 6);
+  uint16_t flags = 0;
+  const auto& resolved = policy_controller_->resolved();
+  if (auto it = resolved.endpoints.find(ep.id); it != resolved.endpoints.end()) flags = it->second.flags;
   // ipcache first: a peer must know who the pod is before the pod can talk.
-  datapath_->ipcache().update(ipcache_key{32, ep.ip.network_order()}, ipcache_value{ep.identity, IPCACHE_F_LOCAL_POD});
-  datapath_->endpoints().update(endpoint_key{ep.ip.network_order()}, info);
+  ipcache_->put_pod(ep.ip, ep.identity);
+  endpoint_map_->put({ep.ip, ep.ifindex, ep.identity, ep.id, flags, ep.host_mac, ep.pod_mac});
   std::vector<std::string> labels;
   if (const auto* set = identities_->labels_of(ep.identity))
     for (const auto& l : *set) labels.push_back(l.to_string());
@@ -54,8 +49,8 @@ void Agent::write_endpoint_maps(const endpoint::Endpoint& ep) {
 }
 
 void Agent::erase_endpoint_maps(const endpoint::Endpoint& ep) {
-  datapath_->endpoints().erase(endpoint_key{ep.ip.network_order()});
-  datapath_->ipcache().erase(ipcache_key{32, ep.ip.network_order()});
+  endpoint_map_->erase(ep.ip);
+  ipcache_->erase_pod(ep.ip);
   endpoint_index_.erase(ep.ip.value);
 }
 
@@ -107,7 +102,9 @@ endpoint::Endpoint Agent::create_endpoint(const manifest::Pod& pod) {
          ep.key(), ep.netns, ep.host_if);
   ep.ip = ipam_.allocate();
   ep.identity = identities_->acquire(identity_labels(pod));
-  resolved_.endpoints[ep.id] = {initial_policy_flags(pod), {}, {}};
+  // Before its entries exist a new pod is default deny wherever a policy selects it: it fails
+  // closed for the moment until regenerate_policy().
+  policy_controller_->set_endpoint_flags(ep.id, policy_controller_->initial_flags(identity_labels(pod)));
   try {
     datapath::netns_add(ep.netns);
     datapath::create_pod_link({ep.netns, ep.host_if, ep.host_mac, ep.pod_mac, endpoint::to_string(ep.ip),
@@ -145,9 +142,9 @@ void Agent::adopt_endpoint(endpoint::Endpoint& ep, const manifest::Pod& pod) {
   }
   // Until regenerate_policy() recomputes them, the pod keeps the default deny its pinned
   // entry holds, tightened by what the stored policies say: a restart never opens it.
-  uint16_t flags = initial_policy_flags(pod);
-  if (auto pinned = datapath_->endpoints().lookup(endpoint_key{ep.ip.network_order()})) flags |= pinned->flags;
-  resolved_.endpoints[ep.id] = {flags, {}, {}};
+  uint16_t flags = policy_controller_->initial_flags(identity_labels(pod));
+  if (auto pinned = endpoint_map_->flags(ep.ip)) flags |= *pinned;
+  policy_controller_->set_endpoint_flags(ep.id, flags);
   write_endpoint_maps(ep);
   datapath_->attach_to_pod_veth(ep.ifindex);
 }

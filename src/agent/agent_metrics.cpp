@@ -92,7 +92,7 @@ std::string Agent::metrics_text() const {
   {
     Lock lock(mutex_);
     endpoints = pods_.size();
-    policies = policies_.size();
+    policies = policy_controller_->desired().size();
   }
   t.family("cilium_policy", "gauge", "Number of policies currently loaded.");
   t.sample("cilium_policy", double(policies));
@@ -117,7 +117,7 @@ std::string Agent::metrics_text() const {
   }
   process_metrics(t);
   Lock lock(mutex_);
-  return t.text() + service_metrics_text();
+  return t.text() + service_controller_->metrics_text();
 }
 
 }  // namespace pilus::agent

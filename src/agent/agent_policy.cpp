@@ -1,15 +1,12 @@
-// Policy: resolving every policy against the node's endpoints and identities
-// into policy map entries, written beside the live ones and swapped in place
-// (new entries first, then endpoint flags, then stale entries removed).
+// Policy: the agent's side of the policy controller (controller/policy_controller.h): what it
+// resolves against (the pods, identities, node addresses) and the policy views and trace.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <cstring>
 #include <set>
 
 #include <spdlog/spdlog.h>
 
-#include "abi/drop_reasons.h"
 #include "abi/identity.h"
 #include "agent/agent.h"
 #include "common/error.h"
@@ -36,24 +33,9 @@ std::string port_text(const policy_key& k) {
 
 }  // namespace
 
-uint16_t Agent::initial_policy_flags(const manifest::Pod& pod) const {
-  // Before its entries exist a new pod is default deny wherever a policy
-  // selects it: it fails closed for the moment until regenerate_policy().
-  identity::LabelSet labels = identity_labels(pod);
-  uint16_t flags = 0;
-  for (const auto& [key, p] : policies_)
-    for (const auto& dd : p.converted.default_deny)
-      if (dd.subject.matches(labels))
-        flags |= dd.direction == policy::Direction::kIngress ? ENDPOINT_F_INGRESS_ENFORCED : ENDPOINT_F_EGRESS_ENFORCED;
-  return flags;
-}
-
 policy::ResolverInput Agent::policy_input() const {
   policy::ResolverInput in;
-  for (const auto& [key, p] : policies_) {
-    in.rules.insert(in.rules.end(), p.converted.rules.begin(), p.converted.rules.end());
-    in.default_deny.insert(in.default_deny.end(), p.converted.default_deny.begin(), p.converted.default_deny.end());
-  }
+  policy_controller_->add_rules(in);  // first: pods' visibility rules below index after them
   for (const auto& [key, st] : pods_) {
     policy::EndpointView v;
     v.id = st.ep.id;
@@ -85,138 +67,25 @@ policy::ResolverInput Agent::policy_input() const {
   for (const auto& info : identities_->list())
     if (info.id < IDENTITY_FIRST_LOCAL) in.identities.push_back({info.id, info.labels});
   in.host_ips = host_ips_;
-  in.cidr_identities = cidr_identities_;
+  in.cidr_identities = policy_controller_->cidr_identities();
   in.proxy_port = proxy_ ? proxy_->port() : 0;
   in.refs = &endpoint_index_.policy_refs();
   return in;
 }
 
+// The policy controller resolves and writes the maps; between the new entries and the stale
+// ones' removal, the proxy gets the new policy and every endpoint its new flags.
 void Agent::regenerate_policy() {
-  policy::ResolverInput input = policy_input();
-  // CIDR peers: an identity and a policy_cidrs prefix for each CIDR a rule names.
-  // New identities in one batch: policies name CIDRs by the thousand.
-  std::map<endpoint::Ipv4Prefix, uint32_t> cidrs;
-  std::vector<endpoint::Ipv4Prefix> fresh;
-  std::vector<std::string> fresh_text;
-  for (const auto& prefix : policy::cidr_prefixes(input.rules)) {
-    auto it = cidr_identities_.find(prefix);
-    if (it != cidr_identities_.end()) {
-      cidrs[prefix] = it->second;
-    } else {
-      fresh.push_back(prefix);
-      fresh_text.push_back(endpoint::to_string(prefix));
-    }
-  }
-  std::vector<uint32_t> fresh_ids = identities_->allocate_cidrs(fresh_text);
-  for (size_t i = 0; i < fresh.size(); i++) cidrs[fresh[i]] = fresh_ids[i];
-  auto ipcache = datapath_->policy_cidrs();
-  // The datapath searches policy_cidrs only while the count is not 0: raised before adding, set after removing.
-  auto cidr_count = datapath_->policy_cidrs_count();
-  if (cidrs.size() > cidr_identities_.size()) cidr_count.update(0, static_cast<uint32_t>(cidrs.size()));
-  for (const auto& [prefix, id] : cidrs)
-    ipcache.update(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()},
-                   ipcache_value{id, 0});
-  // Prefixes no rule names any more stay until the new entries are in place (below): the old
-  // entries may still be what lets a live connection through.
-  std::vector<endpoint::Ipv4Prefix> gone_prefixes;
-  std::vector<uint32_t> gone;
-  for (const auto& [prefix, id] : cidr_identities_) {
-    if (cidrs.count(prefix)) continue;
-    gone_prefixes.push_back(prefix);
-    gone.push_back(id);
-  }
-  auto remove_gone_prefixes = [&] {
-    for (const auto& prefix : gone_prefixes)
-      ipcache.erase(ipcache_key{static_cast<uint32_t>(prefix.length), prefix.network().network_order()});
-    cidr_count.update(0, static_cast<uint32_t>(cidrs.size()));
-    identities_->release_all(gone);
-  };
-  cidr_identities_ = cidrs;
-  input.cidr_identities = cidrs;
-
-  policy::ResolvedPolicy next = policy::resolve(input);
-  size_t max = datapath_->policy_max_entries();
-  if (next.entries.size() > max) {
-    policy_map_refusal_ = fmt::format("the policy map is full: the policies need {} entries, the map holds {} "
-                                      "(--policy-map-max); an apply was refused",
-                                      next.entries.size(), max);
-    remove_gone_prefixes();  // as cidr_identities_ no longer holds them
-    fail("the policy map is full: these policies need {} entries, the map holds {}; nothing was applied",
-         next.entries.size(), max);
-  }
-
-  auto map = datapath_->policy();
-  for (const auto& [k, e] : next.entries) {
-    auto it = resolved_.entries.find(k);
-    if (it == resolved_.entries.end() || std::memcmp(&it->second.value, &e.value, sizeof(policy_entry)) != 0)
-      map.update(k, e.value);
-  }
-  resolved_ = std::move(next);
-  rules_ = std::move(input.rules);
-  update_proxy_policy();
-  for (auto& [key, st] : pods_) write_endpoint_maps(st.ep);
-  // Stale entries go last, and by what the map holds, so leftovers of an
-  // earlier agent are found too.
-  for (const auto& k : map.keys())
-    if (!resolved_.entries.count(k)) map.erase(k);
-  remove_gone_prefixes();
-  // Last: every apply, delete and restore ends here, after its endpoint and ipcache writes
-  // too, so connections allowed under the old state are judged again at their next packet.
-  datapath_->bump_policy_revision();
-}
-
-std::vector<std::string> Agent::one_sided_allow_notes(const std::set<std::string>& policies) const {
-  struct Local {
-    const std::string* name;
-    const endpoint::Endpoint* ep;
-  };
-  std::map<uint16_t, Local> by_id;
-  std::multimap<uint32_t, Local> by_identity;
-  for (const auto& [key, st] : pods_) {
-    by_id[st.ep.id] = {&key, &st.ep};
-    by_identity.emplace(st.ep.identity, Local{&key, &st.ep});
-  }
-  std::set<std::string> notes;
-  for (const auto& [k, e] : resolved_.entries) {
-    // Only allows of one port or range: "any port" says too little to check the other end.
-    if ((e.value.flags & POLICY_F_DENY) || k.prefixlen <= POLICY_PREFIX_ANY_PORT || k.protocol == IPPROTO_ICMP) continue;
-    if (k.peer_kind == POLICY_PEER_DEFAULT_DENY || e.rules.empty() || !by_id.count(k.endpoint_id)) continue;
-    const auto& rule = rules_[e.rules.front()];
-    std::string who = policy::policy_name(rule.policy_kind, rule.policy_namespace, rule.policy_name);
-    if (!policies.count(who)) continue;
-    const Local& local = by_id.at(k.endpoint_id);
-    bool egress = k.direction == METRIC_EGRESS;
-    // Peers: the pods of the entry's identity, or the one destination pod of a named-port entry.
-    std::vector<Local> peers;
-    if (k.peer_kind == POLICY_PEER_ENDPOINT) {
-      if (auto it = by_id.find(static_cast<uint16_t>(k.identity)); it != by_id.end()) peers.push_back(it->second);
-    } else {
-      auto [first, last] = by_identity.equal_range(k.identity);
-      for (auto it = first; it != last; ++it) peers.push_back(it->second);
-    }
-    for (const Local& peer : peers) {
-      uint8_t peer_dir = egress ? METRIC_INGRESS : METRIC_EGRESS;
-      auto v = policy::evaluate(resolved_, peer.ep->id, peer_dir, local.ep->identity, k.protocol, ntohs(k.dport));
-      if (v.allowed) continue;
-      const auto& ep_policy = resolved_.endpoints.at(peer.ep->id);
-      const auto& by = egress ? ep_policy.ingress_enforced_by : ep_policy.egress_enforced_by;
-      std::string closed_by = v.drop_reason == DROP_POLICY_DENY
-                                  ? std::string("a deny rule")
-                                  : "its default deny (" + (by.empty() ? std::string("?") : by.front()) + ")";
-      notes.insert(fmt::format(
-          "{} allows {} to reach {} on {}, but {}'s {} is closed to it by {}: both ends must allow (as in Cilium), "
-          "so this traffic is dropped at {} until a rule there allows it",
-          who, egress ? *local.name : *peer.name, egress ? *peer.name : *local.name, port_text(k), *peer.name,
-          egress ? "ingress" : "egress", closed_by, *peer.name));
-    }
-  }
-  return {notes.begin(), notes.end()};
+  policy_controller_->reconcile(policy_input(), [this] {
+    update_proxy_policy();
+    for (auto& [key, st] : pods_) write_endpoint_maps(st.ep);
+  });
 }
 
 api::v1::PolicyList Agent::policies() const {
   Lock lock(mutex_);
   auto list = api::v1::PolicyList::kube();
-  for (const auto& [key, p] : policies_) {
+  for (const auto& [key, p] : policy_controller_->desired()) {
     std::set<std::string> subjects;
     size_t l7 = 0;
     for (const auto& r : p.converted.rules) {
@@ -319,7 +188,7 @@ api::v1::PolicyTrace Agent::policy_trace(const TraceSide& from, const TraceSide&
   auto cidr_identity_of = [&](endpoint::Ipv4 ip) {
     uint32_t id = 0;
     int best = -1;
-    for (const auto& [prefix, pid] : cidr_identities_)
+    for (const auto& [prefix, pid] : policy_controller_->cidr_identities())
       if (prefix.contains(ip) && prefix.length > best) best = prefix.length, id = pid;
     return id;
   };
@@ -336,7 +205,7 @@ api::v1::PolicyTrace Agent::policy_trace(const TraceSide& from, const TraceSide&
       pod.name = "(pod with these labels)";
       pod.labels = t.labels;
       identity::LabelSet labels = identity_labels(pod);
-      if (!resolve_again) input = policy_input(), input.cidr_identities = cidr_identities_, resolve_again = true;
+      if (!resolve_again) input = policy_input(), resolve_again = true;
       endpoint::Endpoint ep;
       ep.id = static_cast<uint16_t>(0xFFFF - hypothetical.size());  // endpoint ids never reach this
       ep.ns = pod.ns;
@@ -382,15 +251,16 @@ api::v1::PolicyTrace Agent::policy_trace(const TraceSide& from, const TraceSide&
   Side src = side(from), dst = side(to);
   policy::ResolvedPolicy again;
   if (resolve_again) again = policy::resolve(input);
-  const policy::ResolvedPolicy& resolved = resolve_again ? again : resolved_;
+  const policy::ResolvedPolicy& resolved = resolve_again ? again : policy_controller_->resolved();
+  const auto& rules = policy_controller_->rules();
   std::vector<api::v1::TraceStep> steps;
   bool allowed = true;
   auto check = [&](const Side& local, uint8_t dir, const Side& peer) {
     uint16_t peer_endpoint = dir == METRIC_EGRESS && peer.ep ? peer.ep->id : 0;
     auto v = policy::evaluate(resolved, local.ep->id, dir, peer.identity, proto, port, peer.cidr_identity, peer_endpoint);
     std::string decided = "no policy selects this direction: allowed by default";
-    if (v.entry && !v.entry->rules.empty() && v.entry->rules.front() < rules_.size()) {
-      const auto& r = rules_[v.entry->rules.front()];
+    if (v.entry && !v.entry->rules.empty() && v.entry->rules.front() < rules.size()) {
+      const auto& r = rules[v.entry->rules.front()];
       decided = policy::policy_name(r.policy_kind, r.policy_namespace, r.policy_name) + " " + r.source_path;
     } else if (!v.allowed) {
       const auto& ep_policy = resolved.endpoints.at(local.ep->id);

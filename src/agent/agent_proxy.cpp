@@ -20,8 +20,7 @@ void Agent::start_proxy() {
   proxy::HttpProxy::Hooks hooks;
   hooks.origin = [this](endpoint::Ipv4 client, uint16_t client_port,
                         uint16_t proxy_port) -> std::optional<proxy::ConnectionOrigin> {
-    proxy_origin_key key{client.network_order(), htons(client_port), htons(proxy_port)};
-    auto v = datapath_->proxy_origin().lookup(key);
+    auto v = proxy_maps_->origin(client, client_port, proxy_port);
     if (!v) return std::nullopt;
     proxy::ConnectionOrigin o;
     o.client_ip = client;
@@ -45,12 +44,14 @@ void Agent::start_proxy() {
   };
   proxy_ = std::make_unique<proxy::HttpProxy>(pc, std::move(hooks));
   // The datapath redirects only once it knows where the proxy is.
-  datapath_->proxy_config().update(0, proxy_config{pc.listen_ip.network_order(), 0});
+  proxy_maps_->set_proxy_address(pc.listen_ip);
   spdlog::info("L7 proxy listening on {}:{}", endpoint::to_string(pc.listen_ip), proxy_->port());
 }
 
 void Agent::update_proxy_policy() {
-  if (proxy_) proxy_->set_policy(std::make_shared<proxy::L7Policy>(resolved_, rules_, cidr_identities_));
+  if (proxy_)
+    proxy_->set_policy(std::make_shared<proxy::L7Policy>(policy_controller_->resolved(), policy_controller_->rules(),
+                                                         policy_controller_->cidr_identities()));
 }
 
 api::v1::ProxyStatus Agent::proxy_status() const {

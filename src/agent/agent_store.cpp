@@ -5,17 +5,11 @@
 namespace pilus::agent {
 
 void Agent::store_put(const std::string& collection, const std::string& key, const nlohmann::json& value) {
-  if (batch_)
-    batch_->put(collection, key, value);
-  else
-    store_->put(collection, key, value);
+  store_writer_.put(collection, key, value);
 }
 
 void Agent::store_erase(const std::string& collection, const std::string& key) {
-  if (batch_)
-    batch_->erase(collection, key);
-  else
-    store_->erase(collection, key);
+  store_writer_.erase(collection, key);
 }
 
 }  // namespace pilus::agent

@@ -112,11 +112,11 @@ v1::Status Agent::status() const {
   std::string policy_refusal;
   {
     Lock lock(mutex_);
-    s.policy_map.entries = resolved_.entries.size();
-    policy_refusal = policy_map_refusal_;
+    s.policy_map.entries = policy_controller_->resolved().entries.size();
+    policy_refusal = policy_controller_->refusal();
     s.endpoints = pods_.size();
-    s.policies = policies_.size();
-    for (const auto& r : rules_)
+    s.policies = policy_controller_->desired().size();
+    for (const auto& r : policy_controller_->rules())
       if (!r.http.empty()) l7_rules++;
   }
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);

@@ -122,12 +122,12 @@ Datapath::Datapath(DatapathConfig config) : config_(std::move(config)) {
 
 Datapath::~Datapath() { pod_bpf__destroy(skel_); }
 
-IpcacheMap Datapath::ipcache() const { return {bpf_map__fd(skel_->maps.ipcache), "ipcache"}; }
-EndpointsMap Datapath::endpoints() const { return {bpf_map__fd(skel_->maps.endpoints), "endpoints"}; }
-ConntrackMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.conntrack), "conntrack"}; }
+IpcacheBpfMap Datapath::ipcache() const { return {bpf_map__fd(skel_->maps.ipcache), "ipcache"}; }
+EndpointsBpfMap Datapath::endpoints() const { return {bpf_map__fd(skel_->maps.endpoints), "endpoints"}; }
+ConntrackBpfMap Datapath::conntrack() const { return {bpf_map__fd(skel_->maps.conntrack), "conntrack"}; }
 MetricsMap Datapath::metrics() const { return {bpf_map__fd(skel_->maps.metrics), "metrics"}; }
-PolicyMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
-IpcacheMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
+PolicyBpfMap Datapath::policy() const { return {bpf_map__fd(skel_->maps.policy), "policy"}; }
+IpcacheBpfMap Datapath::policy_cidrs() const { return {bpf_map__fd(skel_->maps.policy_cidrs), "policy_cidrs"}; }
 PolicyRevisionMap Datapath::policy_revision() const {
   return {bpf_map__fd(skel_->maps.policy_revision), "policy_revision"};
 }

@@ -41,11 +41,13 @@ struct MapPressure {
   size_t max_entries = 0;
 };
 
-using IpcacheMap = BpfMap<ipcache_key, ipcache_value>;
-using EndpointsMap = BpfMap<endpoint_key, endpoint_info>;
-using ConntrackMap = BpfMap<ct_key, ct_entry>;
+// Raw handles, for reading and for the typed owners (ipcache_map.h, endpoint_map.h, policy_map.h,
+// policy_cidr_map.h, conntrack_map.h, proxy_maps.h, service/service_maps.h), the only code that writes.
+using IpcacheBpfMap = BpfMap<ipcache_key, ipcache_value>;
+using EndpointsBpfMap = BpfMap<endpoint_key, endpoint_info>;
+using ConntrackBpfMap = BpfMap<ct_key, ct_entry>;
 using MetricsMap = PerCpuBpfMap<metrics_key, metrics_value>;
-using PolicyMap = BpfMap<policy_key, policy_entry>;
+using PolicyBpfMap = BpfMap<policy_key, policy_entry>;
 using LbServicesMap = BpfMap<lb_service_key, lb_service>;
 using LbBackendsMap = BpfMap<uint32_t, lb_backend>;
 using LbMaglevMap = BpfMap<uint32_t, uint32_t>;
@@ -67,12 +69,12 @@ class Datapath {
   // True when the maps were found pinned (an earlier agent's), and reused.
   bool reused_pinned_maps() const { return reused_; }
 
-  IpcacheMap ipcache() const;
-  EndpointsMap endpoints() const;
-  ConntrackMap conntrack() const;
+  IpcacheBpfMap ipcache() const;
+  EndpointsBpfMap endpoints() const;
+  ConntrackBpfMap conntrack() const;
   MetricsMap metrics() const;
-  PolicyMap policy() const;
-  IpcacheMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
+  PolicyBpfMap policy() const;
+  IpcacheBpfMap policy_cidrs() const;  // CIDRs policies name -> CIDR identity
   // Prefixes in policy_cidrs at key 0; while it is 0 the datapath does not search the trie.
   PolicyCidrsCountMap policy_cidrs_count() const;
   size_t policy_max_entries() const;
