@@ -222,7 +222,12 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(out)
     def log_message(self, *a):
         pass
-http.server.ThreadingHTTPServer(('0.0.0.0', 80), H).serve_forever()
+import socketserver
+class Server(http.server.ThreadingHTTPServer):
+    def server_bind(self):  # no reverse DNS lookup of 0.0.0.0: a pod has no resolver to ask
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = 'pod', self.server_address[1]
+Server(('0.0.0.0', 80), H).serve_forever()
 )py";
 
 // One kept-alive connection: a first GET, then (once the file argv[2] exists) a second GET

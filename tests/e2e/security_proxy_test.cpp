@@ -54,7 +54,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = answer
     def log_message(self, *args):
         pass
-http.server.ThreadingHTTPServer(('0.0.0.0', port), Handler).serve_forever()
+import socketserver
+class Server(http.server.ThreadingHTTPServer):
+    def server_bind(self):  # no reverse DNS lookup of 0.0.0.0: a pod has no resolver to ask
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = 'pod', self.server_address[1]
+Server(('0.0.0.0', port), Handler).serve_forever()
 )py";
 
 // Raw requests, each on a fresh connection: argv = ip port mark bind timeout request...
