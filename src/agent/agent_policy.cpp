@@ -21,16 +21,6 @@ std::string labels_text(const identity::LabelSet* labels) {
   return labels ? labels->to_string() : std::string("?");
 }
 
-std::string port_text(const policy_key& k) {
-  if (k.prefixlen == POLICY_PREFIX_ANY_PROTO) return "ANY";
-  std::string proto = k.protocol == IPPROTO_TCP ? "TCP" : k.protocol == IPPROTO_UDP ? "UDP" : std::to_string(k.protocol);
-  int bits = static_cast<int>(k.prefixlen) - POLICY_PREFIX_ANY_PORT;
-  if (bits == 0) return "ANY/" + proto;
-  uint16_t lo = ntohs(k.dport);
-  uint16_t hi = static_cast<uint16_t>(lo | ((1u << (16 - bits)) - 1));
-  return (lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi)) + "/" + proto;
-}
-
 }  // namespace
 
 policy::ResolverInput Agent::policy_input() const {
@@ -162,7 +152,7 @@ api::v1::BpfPolicy Agent::bpf_policy(const std::string& pod) const {
       for (const auto& [name, st] : pods_)
         if (st.ep.id == k.identity) labels = "(pod " + name + ")";
     }
-    out.items.push_back({direction, k.peer_kind == POLICY_PEER_ENDPOINT ? 0 : k.identity, labels, port_text(k),
+    out.items.push_back({direction, k.peer_kind == POLICY_PEER_ENDPOINT ? 0 : k.identity, labels, policy::port_text(k),
                          (v.flags & POLICY_F_DENY) ? "deny" : v.proxy_port ? "redirect" : "allow", ntohs(v.proxy_port),
                          who});
   });

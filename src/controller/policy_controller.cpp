@@ -21,16 +21,6 @@ api::v1::ObjectResult result(const manifest::Document& doc, const std::string& a
   return {doc.kind, manifest::is_namespaced_kind(doc.kind) ? doc.ns() : "", doc.name(), action};
 }
 
-std::string port_text(const policy_key& k) {
-  if (k.prefixlen == POLICY_PREFIX_ANY_PROTO) return "ANY";
-  std::string proto = k.protocol == IPPROTO_TCP ? "TCP" : k.protocol == IPPROTO_UDP ? "UDP" : std::to_string(k.protocol);
-  int bits = static_cast<int>(k.prefixlen) - POLICY_PREFIX_ANY_PORT;
-  if (bits == 0) return "ANY/" + proto;
-  uint16_t lo = ntohs(k.dport);
-  uint16_t hi = static_cast<uint16_t>(lo | ((1u << (16 - bits)) - 1));
-  return (lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi)) + "/" + proto;
-}
-
 }  // namespace
 
 PolicyController::PolicyController(const datapath::Datapath& datapath, identity::IdentityAllocator& identities,
@@ -206,7 +196,7 @@ std::vector<std::string> PolicyController::one_sided_allow_notes(
       notes.insert(fmt::format(
           "{} allows {} to reach {} on {}, but {}'s {} is closed to it by {}: both ends must allow (as in Cilium), "
           "so this traffic is dropped at {} until a rule there allows it",
-          who, egress ? *local.name : *peer.name, egress ? *peer.name : *local.name, port_text(k), *peer.name,
+          who, egress ? *local.name : *peer.name, egress ? *peer.name : *local.name, policy::port_text(k), *peer.name,
           egress ? "ingress" : "egress", closed_by, *peer.name));
     }
   }

@@ -21,6 +21,16 @@ std::string policy_name(const std::string& kind, const std::string& ns, const st
   return kind + " " + (ns.empty() ? name : ns + "/" + name);
 }
 
+std::string port_text(const policy_key& k) {
+  if (k.prefixlen == POLICY_PREFIX_ANY_PROTO) return "ANY";
+  std::string proto = k.protocol == IPPROTO_TCP ? "TCP" : k.protocol == IPPROTO_UDP ? "UDP" : std::to_string(k.protocol);
+  int bits = static_cast<int>(k.prefixlen) - POLICY_PREFIX_ANY_PORT;
+  if (bits == 0) return "ANY/" + proto;
+  uint16_t lo = ntohs(k.dport);
+  uint16_t hi = static_cast<uint16_t>(lo | ((1u << (16 - bits)) - 1));
+  return (lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi)) + "/" + proto;
+}
+
 std::vector<endpoint::Ipv4Prefix> cidr_prefixes(const std::vector<PolicyRule>& rules) {
   std::set<endpoint::Ipv4Prefix> out;
   for (const auto& r : rules)

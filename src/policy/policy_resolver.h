@@ -107,4 +107,7 @@ std::vector<const ResolvedEntry*> matching_entries(const ResolvedPolicy& resolve
 
 std::string policy_name(const std::string& kind, const std::string& ns, const std::string& name);
 
+// A policy key's protocol and port (range), as `bpf policy` and apply's notes print it: "80/TCP", "8000-8007/TCP", "ANY/UDP", "ANY".
+std::string port_text(const policy_key& k);
+
 }  // namespace pilus::policy
