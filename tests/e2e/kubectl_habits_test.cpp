@@ -286,14 +286,20 @@ TEST_F(KubectlHabits, ObserveTellsTheTwoEndsApartAndTakesHubblesFlags) {
   create({server_in(ns(), "server"), server_in(ns(), "client")});
   expect_reachable(at(ns(), "client"), at(ns(), "server"), kTcpPort, "tcp");
 
-  CommandResult r = agent().pilus({"observe", "--all", "-o", "jsonpb", "--from-pod", ns() + "/client", "--to-pod",
-                                   ns() + "/server", "-t", "trace"});
-  ASSERT_TRUE(r.ok()) << r.describe();
+  // Flows reach the observer up to one reader poll (100 ms) after the packet: wait for both ends.
+  CommandResult r;
   std::map<std::string, std::string> point_direction;
-  for (const auto& f : flow_lines(r.out))
-    if (f.contains("l4") && f["l4"].contains("TCP") && f["l4"]["TCP"]["flags"].contains("SYN") &&
-        !f["l4"]["TCP"]["flags"].contains("ACK"))
-      point_direction[f["trace_observation_point"].get<std::string>()] = f["traffic_direction"];
+  wait_until([&] {
+    r = agent().pilus({"observe", "--all", "-o", "jsonpb", "--from-pod", ns() + "/client", "--to-pod",
+                       ns() + "/server", "-t", "trace"});
+    point_direction.clear();
+    for (const auto& f : flow_lines(r.out))
+      if (f.contains("l4") && f["l4"].contains("TCP") && f["l4"]["TCP"]["flags"].contains("SYN") &&
+          !f["l4"]["TCP"]["flags"].contains("ACK"))
+        point_direction[f["trace_observation_point"].get<std::string>()] = f["traffic_direction"];
+    return r.ok() && point_direction.size() >= 2;
+  }, 10s);
+  ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(point_direction["FROM_ENDPOINT"], "EGRESS") << r.out;
   EXPECT_EQ(point_direction["TO_ENDPOINT"], "INGRESS") << r.out;
 
